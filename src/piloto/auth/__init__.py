@@ -1,0 +1,1 @@
+"""Who may read, operate (confirm plans) and administer."""

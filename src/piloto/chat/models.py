@@ -1,0 +1,51 @@
+"""Chat, message and chat-state shapes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+TITLE_MAX = 200
+TEXT_MAX = 20_000
+Role = Literal["user", "assistant", "system", "event", "tool"]
+
+
+class Chat(BaseModel):
+    id: str
+    project_id: str
+    title: str
+    language: str | None = None
+    created_at: float
+    updated_at: float
+
+
+class ChatIn(BaseModel):
+    project_id: str = Field(min_length=1, max_length=64)
+    title: str = Field(default="New chat", min_length=1, max_length=TITLE_MAX)
+    language: Literal["en", "es"] | None = None
+
+
+class ChatPatch(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    language: Literal["en", "es"] | None = None
+
+
+class Message(BaseModel):
+    id: str
+    chat_id: str
+    seq: int
+    role: Role
+    content: str
+    run_id: str | None = None
+    meta: dict[str, Any] | None = None
+    created_at: float
+
+
+class ChatState(BaseModel):
+    chat_id: str
+    pending_run_id: str | None = None
+    active_run_id: str | None = None
+    last_run_id: str | None = None
+    last_run_status: str | None = None
+    last_run_at: float | None = None

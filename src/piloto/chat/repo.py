@@ -1,0 +1,142 @@
+"""Chats, their messages (a per-chat ``seq`` that only grows) and chat state."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from piloto.chat.models import Chat, ChatState, Message, Role
+from piloto.errors import Invalid, NotFound
+from piloto.projects.repo import get_project
+from piloto.store.eventlog import append_event
+from piloto.store.ids import new_id, now
+from piloto.store.schema import chat_state, chats, messages
+
+MESSAGES_PAGE_MAX = 200
+
+
+def _chat(r: Any) -> Chat:
+    return Chat(id=r.id, project_id=r.project_id, title=r.title, language=r.language, created_at=r.created_at, updated_at=r.updated_at)
+
+
+def _clean_title(title: str) -> str:
+    cleaned = " ".join(title.split())
+    if not cleaned:
+        raise Invalid("A chat needs a title.")
+    return cleaned
+
+
+async def create_chat(conn: AsyncConnection, *, project_id: str, title: str, language: str | None = None) -> Chat:
+    """Create a chat (and its state row) in a project."""
+    await get_project(conn, project_id=project_id)
+    t = now()
+    cid = new_id()
+    title = _clean_title(title)
+    await conn.execute(insert(chats).values(id=cid, project_id=project_id, title=title, language=language, created_at=t, updated_at=t))
+    await conn.execute(insert(chat_state).values(chat_id=cid, next_seq=0))
+    return Chat(id=cid, project_id=project_id, title=title, language=language, created_at=t, updated_at=t)
+
+
+async def get_chat(conn: AsyncConnection, *, chat_id: str) -> Chat:
+    """One chat, or 404."""
+    row = (await conn.execute(select(chats).where(chats.c.id == chat_id))).first()
+    if row is None:
+        raise NotFound("No such chat. It may have been deleted.")
+    return _chat(row)
+
+
+async def list_chats(conn: AsyncConnection, *, project_id: str) -> list[Chat]:
+    """A project's chats, newest first."""
+    await get_project(conn, project_id=project_id)
+    rows = await conn.execute(
+        select(chats).where(chats.c.project_id == project_id).order_by(chats.c.created_at.desc(), chats.c.id.desc())
+    )
+    return [_chat(r) for r in rows]
+
+
+async def update_chat(conn: AsyncConnection, *, chat_id: str, title: str | None = None, language: str | None = None) -> Chat:
+    """Rename a chat or set its language."""
+    chat = await get_chat(conn, chat_id=chat_id)
+    values: dict[str, Any] = {"updated_at": now()}
+    if title is not None:
+        values["title"] = _clean_title(title)
+    if language is not None:
+        values["language"] = language
+    await conn.execute(update(chats).where(chats.c.id == chat_id).values(**values))
+    return chat.model_copy(update=values)
+
+
+async def delete_chat(conn: AsyncConnection, *, chat_id: str) -> None:
+    """Delete a chat with its messages and runs."""
+    await get_chat(conn, chat_id=chat_id)
+    await conn.execute(delete(chats).where(chats.c.id == chat_id))
+
+
+async def append_message(
+    conn: AsyncConnection,
+    *,
+    chat_id: str,
+    role: Role,
+    content: str,
+    run_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Message:
+    """Store a message with the chat's next ``seq`` and log an event for live clients."""
+    seq = (
+        await conn.execute(
+            update(chat_state)
+            .where(chat_state.c.chat_id == chat_id)
+            .values(next_seq=chat_state.c.next_seq + 1)
+            .returning(chat_state.c.next_seq)
+        )
+    ).scalar()
+    if seq is None:
+        raise NotFound("No such chat. It may have been deleted.")
+    msg = Message(id=new_id(), chat_id=chat_id, seq=int(seq), role=role, content=content, run_id=run_id, meta=meta, created_at=now())
+    await conn.execute(
+        insert(messages).values(
+            id=msg.id, chat_id=chat_id, seq=msg.seq, role=role, content=content, run_id=run_id,
+            meta_json=json.dumps(meta) if meta is not None else None, created_at=msg.created_at,
+        )  # fmt: skip
+    )
+    await append_event(conn, chat_id=chat_id, type="message", data=msg.model_dump())
+    return msg
+
+
+def _message(r: Any) -> Message:
+    return Message(
+        id=r.id, chat_id=r.chat_id, seq=r.seq, role=r.role, content=r.content, run_id=r.run_id,
+        meta=json.loads(r.meta_json) if r.meta_json else None, created_at=r.created_at,
+    )  # fmt: skip
+
+
+async def list_messages(conn: AsyncConnection, *, chat_id: str, after: int = 0, limit: int = 100) -> list[Message]:
+    """Messages with ``seq`` greater than ``after``, in order, at most ``limit`` (≤ 200)."""
+    await get_chat(conn, chat_id=chat_id)
+    limit = max(1, min(limit, MESSAGES_PAGE_MAX))
+    rows = await conn.execute(
+        select(messages).where(messages.c.chat_id == chat_id, messages.c.seq > after).order_by(messages.c.seq).limit(limit)
+    )
+    return [_message(r) for r in rows]
+
+
+async def recent_messages(conn: AsyncConnection, *, chat_id: str, limit: int) -> list[Message]:
+    """The newest ``limit`` messages, returned oldest first (for the model's history)."""
+    rows = await conn.execute(
+        select(messages).where(messages.c.chat_id == chat_id).order_by(messages.c.seq.desc()).limit(limit)
+    )
+    return [_message(r) for r in reversed(rows.all())]
+
+
+async def get_state(conn: AsyncConnection, *, chat_id: str) -> ChatState:
+    """The chat's pending/active/last run pointers."""
+    row = (await conn.execute(select(chat_state).where(chat_state.c.chat_id == chat_id))).first()
+    if row is None:
+        raise NotFound("No such chat. It may have been deleted.")
+    return ChatState(
+        chat_id=chat_id, pending_run_id=row.pending_run_id, active_run_id=row.active_run_id,
+        last_run_id=row.last_run_id, last_run_status=row.last_run_status, last_run_at=row.last_run_at,
+    )  # fmt: skip

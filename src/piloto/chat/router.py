@@ -1,0 +1,70 @@
+"""Chat routes: chats, messages, and the live event stream."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from piloto.auth.deps import Operator, Viewer
+from piloto.chat import repo
+from piloto.chat.models import Chat, ChatIn, ChatPatch, ChatState, Message
+from piloto.deps import DB
+
+router = APIRouter(prefix="/api", tags=["chats"])
+
+
+@router.post("/chats", status_code=201)
+async def create_chat(body: ChatIn, db: DB, _: Operator) -> Chat:
+    """Create a chat in a project."""
+    async with db.write() as conn:
+        return await repo.create_chat(conn, project_id=body.project_id, title=body.title, language=body.language)
+
+
+@router.get("/projects/{project_id}/chats")
+async def list_chats(project_id: str, db: DB, _: Viewer) -> list[Chat]:
+    """A project's chats, newest first."""
+    async with db.read() as conn:
+        return await repo.list_chats(conn, project_id=project_id)
+
+
+@router.get("/chats/{chat_id}")
+async def get_chat(chat_id: str, db: DB, _: Viewer) -> dict[str, object]:
+    """A chat with its state (pending and active runs)."""
+    async with db.read() as conn:
+        chat = await repo.get_chat(conn, chat_id=chat_id)
+        state = await repo.get_state(conn, chat_id=chat_id)
+    return {**chat.model_dump(), "state": state.model_dump()}
+
+
+@router.patch("/chats/{chat_id}")
+async def update_chat(chat_id: str, body: ChatPatch, db: DB, _: Operator) -> Chat:
+    """Rename a chat or change its language."""
+    async with db.write() as conn:
+        return await repo.update_chat(conn, chat_id=chat_id, title=body.title, language=body.language)
+
+
+@router.delete("/chats/{chat_id}")
+async def delete_chat(chat_id: str, db: DB, _: Operator) -> dict[str, bool]:
+    """Delete a chat with its messages and runs."""
+    async with db.write() as conn:
+        await repo.delete_chat(conn, chat_id=chat_id)
+    return {"ok": True}
+
+
+@router.get("/chats/{chat_id}/messages")
+async def list_messages(
+    chat_id: str,
+    db: DB,
+    _: Viewer,
+    after: int = Query(default=0, ge=0, le=2**62),
+    limit: int = Query(default=100, ge=1, le=repo.MESSAGES_PAGE_MAX),
+) -> list[Message]:
+    """Messages after ``seq`` ``after``, oldest first."""
+    async with db.read() as conn:
+        return await repo.list_messages(conn, chat_id=chat_id, after=after, limit=limit)
+
+
+@router.get("/chats/{chat_id}/state")
+async def chat_state(chat_id: str, db: DB, _: Viewer) -> ChatState:
+    """The chat's pending, active and last run."""
+    async with db.read() as conn:
+        return await repo.get_state(conn, chat_id=chat_id)

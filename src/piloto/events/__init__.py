@@ -1,0 +1,1 @@
+"""Live notifications: wake SSE streams when a chat's event log grows."""

@@ -1,0 +1,1 @@
+"""Projects: the unit that owns chats, services and per-project policy."""

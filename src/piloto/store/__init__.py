@@ -1,0 +1,1 @@
+"""Persistence: one schema, SQLite embedded or PostgreSQL, migrations applied at start."""

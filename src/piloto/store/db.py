@@ -1,0 +1,99 @@
+"""The database handle: an async engine, one writer on SQLite, migrations at start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from piloto.events.bus import EventBus
+from piloto.settings import async_url
+
+log = logging.getLogger("piloto.store")
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class Database:
+    """One engine per process; ``write()`` serialises writers on SQLite (one writer, WAL)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        aurl = async_url(url)
+        self.dialect: Dialect = "sqlite" if aurl.startswith("sqlite") else "postgresql"
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "postgresql":
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        else:
+            # aiosqlite runs each connection in a thread; a handful is plenty for WAL readers.
+            kwargs.update(pool_size=8, max_overflow=8)
+        self.engine: AsyncEngine = create_async_engine(aurl, **kwargs)
+        self._write_lock = asyncio.Lock()
+        self.bus = EventBus()
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A read-write transaction, committed when the block exits without error."""
+        if self.dialect == "sqlite":
+            async with self._write_lock, self.engine.connect() as conn:
+                conn = await conn.execution_options(piloto_begin="IMMEDIATE")
+                async with self._transaction(conn) as tx:
+                    yield tx
+        else:
+            async with self.engine.connect() as conn, self._transaction(conn) as tx:
+                yield tx
+
+    @asynccontextmanager
+    async def _transaction(self, conn: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+        conn.info.pop("piloto_notify", None)
+        try:
+            async with conn.begin():
+                yield conn
+        finally:
+            chats: set[str] = conn.info.pop("piloto_notify", set())
+        # Reached only after a successful commit: announce what is now durable.
+        self.bus.publish(chats)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only snapshot (a transaction that is rolled back)."""
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so BEGIN is ours (see "begin" below).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: SyncConnection) -> None:
+        mode = conn.get_execution_options().get("piloto_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def null_pool_engine(url: str) -> AsyncEngine:
+    """An engine without pooling, for one-shot CLI commands."""
+    return create_async_engine(async_url(url), poolclass=NullPool)

@@ -1,0 +1,232 @@
+"""Every table of Piloto, in SQLAlchemy Core. Timestamps are epoch seconds (float)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+ID = String(32)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("settings_json", Text, nullable=False, default="{}"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+chats = Table(
+    "chats",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("language", String(5), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_chats_project_created", "project_id", "created_at"),
+)
+
+chat_state = Table(
+    "chat_state",
+    metadata,
+    Column("chat_id", ID, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True),
+    Column("next_seq", BigInteger, nullable=False, default=0),
+    Column("pending_run_id", ID, nullable=True),
+    Column("active_run_id", ID, nullable=True),
+    Column("last_run_id", ID, nullable=True),
+    Column("last_run_status", String(20), nullable=True),
+    Column("last_run_at", Float, nullable=True),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("chat_id", ID, ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("run_id", ID, nullable=True),
+    Column("meta_json", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("chat_id", "seq", name="uq_messages_chat_seq"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("token_id", ID, ForeignKey("tokens.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+services = Table(
+    "services",
+    metadata,
+    Column("id", ID, primary_key=True),
+    # "" for a global service: NULLs never collide in a UNIQUE constraint.
+    Column("scope", String(32), nullable=False, default=""),
+    Column("name", String(64), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("base_url", Text, nullable=True),
+    Column("doc_url", Text, nullable=True),
+    Column("command_json", Text, nullable=True),
+    Column("url", Text, nullable=True),
+    Column("credentials_enc", Text, nullable=True),
+    Column("timeout_s", Float, nullable=False, default=30.0),
+    Column("allow_offline", Boolean, nullable=False, default=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("honours_idempotency", Boolean, nullable=False, default=False),
+    Column("status", String(10), nullable=False, default="offline"),
+    Column("last_error", Text, nullable=True),
+    Column("last_checked_at", Float, nullable=True),
+    Column("spec_title", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("scope", "name", name="uq_services_scope_name"),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("service_id", ID, ForeignKey("services.id", ondelete="CASCADE"), nullable=False),
+    Column("operation_id", String(300), nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("risk", String(12), nullable=False),
+    Column("risk_override", String(12), nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("spec_json", Text, nullable=False),
+    UniqueConstraint("service_id", "operation_id", name="uq_operations_service_op"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("chat_id", ID, ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", ID, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("summary", Text, nullable=False, default=""),
+    Column("plan_json", Text, nullable=False),
+    Column("plan_hash", String(64), nullable=False),
+    Column("proposed_by", String(100), nullable=False),
+    Column("confirmed_by", String(100), nullable=True),
+    Column("confirmed_at", Float, nullable=True),
+    Column("approved_by_policy", Boolean, nullable=False, default=False),
+    Column("cancelled_by", String(100), nullable=True),
+    Column("supersedes_run_id", ID, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_runs_status", "status"),
+    Index("ix_runs_chat", "chat_id", "created_at"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("operation", String(300), nullable=False),
+    Column("arguments_json", Text, nullable=False),
+    Column("risk", String(12), nullable=False, default="write"),
+    Column("status", String(12), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("idempotency_key", String(80), nullable=False),
+    Column("request_summary", Text, nullable=True),
+    Column("response_json", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("duration_ms", Integer, nullable=True),
+    UniqueConstraint("run_id", "idx", name="uq_steps_run_idx"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_json", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("chat_id", ID, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("data_json", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_events_chat_id", "chat_id", "id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("project_id", ID, nullable=True),
+    Column("chat_id", ID, nullable=True),
+    Column("run_id", ID, nullable=True),
+    Column("step_id", ID, nullable=True),
+    Column("plan_hash", String(64), nullable=True),
+    Column("request_summary", Text, nullable=True),
+    Column("response_summary", Text, nullable=True),
+    Column("outcome", String(40), nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
