@@ -51,6 +51,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
         demo=False,
+        runner=False,
         llm_base_url=None,
         _env_file=None,  # type: ignore[call-arg]
     )

@@ -21,6 +21,16 @@ from piloto import __version__
 from piloto.auth.router import router as auth_router
 from piloto.auth.tokens import ensure_admin
 from piloto.chat.router import router as chat_router
+from piloto.chat.send_router import router as send_router
+from piloto.chat.service import ChatDeps
+from piloto.demo import start_demo
+from piloto.llm import OpenAIChatClient
+from piloto.plans.router import router as runs_router
+from piloto.plans.service import expire_drafts
+from piloto.services.crypto import SecretBox
+from piloto.services.netguard import NetPolicy
+from piloto.services.registry import ServiceRegistry
+from piloto.services.router import router as services_router
 from piloto.chat.stream import router as stream_router
 from piloto.errors import PilotoError
 from piloto.logs import request_id_var
@@ -69,7 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
             await conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
-    for router in (auth_router, projects_router, chat_router, stream_router):
+    for router in (auth_router, projects_router, chat_router, send_router, stream_router, services_router, runs_router):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
@@ -81,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
-    """Open the database, migrate, make sure an admin exists."""
+    """Open the database, migrate, make sure an admin exists, start the services."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
     await asyncio.to_thread(migrate.upgrade, url)
@@ -101,6 +111,55 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
             f"    {generated}\n\n  Log in at {base}/#token={generated}\n",
             flush=True,
         )
+    registry = ServiceRegistry(
+        db=db,
+        box=SecretBox.from_settings(settings.secret_key.get_secret_value() if settings.secret_key else None, settings.data_dir),
+        net=NetPolicy(allow_loopback=settings.net_allow_loopback, allow_private=settings.net_allow_private),
+        max_bytes=settings.invoke_max_bytes,
+    )
+    stack.push_async_callback(registry.aclose)
+    app.state.registry = registry
+    model = build_model(settings)
+    if model is not None:
+        stack.push_async_callback(model.aclose)
+    app.state.chat = ChatDeps(db=db, registry=registry, settings=settings, model=model)
+    if settings.demo:
+        stop_demo = await start_demo(settings, registry)
+        stack.callback(stop_demo)
+    if settings.runner:
+        from piloto.runner.runner import Runner  # the runner pulls in the reasoner; only when used
+
+        runner = Runner(db=db, registry=registry, settings=settings, model=model)
+        await runner.start()
+        stack.push_async_callback(runner.stop)
+        app.state.runner = runner
+    maintenance = asyncio.create_task(_maintenance(db, registry, settings))
+    stack.callback(maintenance.cancel)
+
+
+def build_model(settings: Settings) -> OpenAIChatClient | None:
+    """The configured model, or None for direct mode."""
+    if not settings.llm_base_url:
+        return None
+    return OpenAIChatClient(
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        model=settings.llm_model,
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+        stream=settings.llm_stream,
+    )
+
+
+async def _maintenance(db: Database, registry: ServiceRegistry, settings: Settings, every_s: float = 30.0) -> None:
+    """Expire old drafts and retry offline services, forever."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await expire_drafts(db, lang=settings.language)
+            await registry.retry_offline()
+        except Exception:
+            log.exception("maintenance pass failed")
 
 
 def _error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:

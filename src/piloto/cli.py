@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
 
 from piloto.settings import Settings
+from piloto.store import migrate
+from piloto.store.db import Database
 
 app = typer.Typer(help="Piloto, a self-hosted operations copilot.", no_args_is_help=True, add_completion=False)
 
@@ -48,6 +56,138 @@ def serve(
             err=True,
         )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+@app.command()
+def toolbox(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8787, help="Port."),
+    token: str = typer.Option(None, envvar="PILOTO_TOOLBOX_TOKEN", help="Bearer token callers must send."),
+    workdir: Path = typer.Option(None, help="The only directory commands may write (default: data dir)."),
+    sandbox: str = typer.Option("auto", help="auto, bubblewrap or rlimits."),
+    network: bool = typer.Option(False, help="Let commands use the network."),
+) -> None:
+    """Start the bundled tool service (/health, /system/info, /command)."""
+    from piloto.logs import configure_logging
+    from piloto.toolbox.config import ToolboxConfig, ToolboxConfigError
+    from piloto.toolbox.server import serve_toolbox
+
+    configure_logging("INFO")
+    if sandbox not in ("auto", "bubblewrap", "rlimits"):
+        raise typer.BadParameter("sandbox must be auto, bubblewrap or rlimits")
+    config = ToolboxConfig(host=host, port=port, token=token, workdir=workdir, sandbox=sandbox, network=network)  # type: ignore[arg-type]
+    try:
+        config.validate()
+    except ToolboxConfigError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    serve_toolbox(config)
+
+
+policy_app = typer.Typer(help="The command policy.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("check")
+def policy_check(
+    command: str = typer.Argument(..., help="The shell command to judge."),
+    allow: list[str] = typer.Option(None, "--allow", help="Allowlist programs (repeatable)."),
+) -> None:
+    """Print the decision; exit 0 when allowed, 1 when blocked."""
+    from piloto.policy import CommandLimits, check_command
+
+    decision = check_command(command, CommandLimits(allowlist=frozenset(allow) if allow else None))
+    typer.echo(decision.reason)
+    raise typer.Exit(0 if decision.allowed else 1)
+
+
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    name: str = typer.Argument(..., help="Who or what the token is for."),
+    role: str = typer.Option("operator", help="admin, operator or viewer."),
+) -> None:
+    """Create a token and print it once."""
+    from piloto.auth.tokens import create_token
+
+    if role not in ("admin", "operator", "viewer"):
+        raise typer.BadParameter("role must be admin, operator or viewer")
+
+    async def go() -> str:
+        async with _database() as db, db.write() as conn:
+            _, secret = await create_token(conn, name=name, role=role)  # type: ignore[arg-type]
+            return secret
+
+    typer.echo(asyncio.run(go()))
+
+
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 at the first broken link."""
+    from piloto.audit.log import verify_chain
+
+    async def go() -> None:
+        async with _database() as db, db.read() as conn:
+            result = await verify_chain(conn)
+        if result.ok:
+            typer.echo(f"ok: {result.checked} records, chain intact")
+            return
+        typer.echo(f"broken: {result.reason}")
+        raise typer.Exit(1)
+
+    asyncio.run(go())
+
+
+@audit_app.command("export")
+def audit_export(
+    since: str = typer.Option(None, help="Only records at or after this ISO date/time (UTC)."),
+    output: Path = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+) -> None:
+    """Write the audit trail as JSON Lines."""
+    from piloto.audit.log import iter_audit
+
+    since_ts = _parse_since(since) if since else None
+
+    async def go() -> None:
+        out = output.open("w") if output else sys.stdout
+        try:
+            async with _database() as db, db.read() as conn:
+                async for rec in iter_audit(conn, since=since_ts):
+                    out.write(json.dumps(rec, default=str) + "\n")
+        finally:
+            if output:
+                out.close()
+
+    asyncio.run(go())
+
+
+def _parse_since(value: str) -> float:
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter("use an ISO date such as 2026-11-01 or 2026-11-01T12:00") from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+@asynccontextmanager
+async def _database() -> AsyncIterator[Database]:
+    settings = Settings()
+    url = settings.resolved_database_url
+    await asyncio.to_thread(migrate.upgrade, url)
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 def main() -> None:

@@ -1,0 +1,69 @@
+"""Direct mode: ``/cmd`` and ``/call`` propose plans without any model; ``/help`` lists them."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from piloto.plans.validate import is_command_operation
+from piloto.services import repo as services_repo
+
+
+@dataclass(frozen=True)
+class DirectPlan:
+    summary: str
+    steps: list[dict[str, Any]]
+
+
+class DirectError(ValueError):
+    """A direct command that cannot become a plan; the message is for the person."""
+
+
+def is_direct(text: str) -> bool:
+    """Whether a message is a slash command."""
+    return text.lstrip().startswith("/")
+
+
+async def parse_direct(conn: AsyncConnection, *, project_id: str, text: str) -> DirectPlan | None:
+    """The plan a slash command asks for; None for ``/help``."""
+    stripped = text.strip()
+    head, _, rest = stripped.partition(" ")
+    head = head.lower()
+    rest = rest.strip()
+    if head == "/help":
+        return None
+    if head == "/cmd":
+        service, _, command = rest.partition(" ")
+        command = command.strip()
+        if not service or not command:
+            raise DirectError("Usage: /cmd SERVICE COMMAND — for example `/cmd demo uname -a`.")
+        row = await services_repo.find_service(conn, project_id=project_id, name=service)
+        if row is None:
+            raise DirectError(f"There is no service named “{service}” in this project.")
+        ops = await services_repo.list_operations(conn, service_id=row.service.id, with_spec=True)
+        op = next((o for o in ops if o.spec is not None and is_command_operation(o.spec)), None)
+        if op is None:
+            raise DirectError(f"“{service}” has no /command operation; use /call for its other operations.")
+        return DirectPlan(f"Run `{command}` on {row.service.name}", [{"service": row.service.name, "operation": op.operation, "arguments": {"cmd": command}}])
+    if head == "/call":
+        parts = rest.split(None, 2)
+        if len(parts) < 2:
+            raise DirectError("Usage: /call SERVICE OPERATION {json} — for example `/call demo system_info {}`.")
+        service, operation = parts[0], parts[1]
+        raw = parts[2] if len(parts) > 2 else "{}"
+        if operation.upper() in {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"} and raw.startswith("/"):
+            path, _, raw = raw.partition(" ")
+            operation = f"{operation.upper()} {path}"
+            raw = raw.strip() or "{}"
+        try:
+            arguments = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DirectError(f"The arguments are not valid JSON ({exc.msg} at column {exc.colno}). Example: {{\"id\": 3}}") from exc
+        if not isinstance(arguments, dict):
+            raise DirectError("The arguments must be a JSON object, like {\"id\": 3}.")
+        return DirectPlan(f"Call {operation} on {service}", [{"service": service, "operation": operation, "arguments": arguments}])
+    raise DirectError(f"Unknown command {shlex.quote(head)}. Try /help.")

@@ -1,0 +1,89 @@
+"""Messages a person reads in the chat, in English and Spanish."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["en", "es"]
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "proposed": {
+        "en": "Proposed plan: {summary}\n\n{steps}\n\nReply **yes** to run it or **no** to cancel (or use the buttons).",
+        "es": "Plan propuesto: {summary}\n\n{steps}\n\nResponde **sí** para ejecutarlo o **no** para cancelarlo (o usa los botones).",
+    },
+    "superseded": {
+        "en": "The previous plan was replaced by this one.",
+        "es": "El plan anterior fue reemplazado por este.",
+    },
+    "confirmed": {
+        "en": "Confirmed by {actor}. Running the plan…",
+        "es": "Confirmado por {actor}. Ejecutando el plan…",
+    },
+    "auto_approved": {
+        "en": "Auto-approved by the project's policy (read-only steps). Running the plan…",
+        "es": "Aprobado automáticamente por la política del proyecto (solo lectura). Ejecutando el plan…",
+    },
+    "cancelled": {"en": "Plan cancelled by {actor}.", "es": "Plan cancelado por {actor}."},
+    "cancelling": {
+        "en": "Cancelling: the run stops before its next step.",
+        "es": "Cancelando: la ejecución se detiene antes del siguiente paso.",
+    },
+    "expired": {
+        "en": "That plan expired without confirmation. Ask again to get a fresh one.",
+        "es": "Ese plan caducó sin confirmación. Pídelo de nuevo para obtener uno nuevo.",
+    },
+    "already_running": {
+        "en": "A plan is already running in this chat (status: {status}). Wait for it to finish or cancel it.",
+        "es": "Ya hay un plan en ejecución en este chat (estado: {status}). Espera a que termine o cancélalo.",
+    },
+    "no_plan_pending": {
+        "en": "There is no plan pending confirmation in this chat.",
+        "es": "No hay ningún plan pendiente de confirmación en este chat.",
+    },
+    "ambiguous": {
+        "en": "I did not run anything. Reply **yes** to run the proposed plan or **no** to cancel it.",
+        "es": "No ejecuté nada. Responde **sí** para ejecutar el plan propuesto o **no** para cancelarlo.",
+    },
+    "viewer_cannot_confirm": {
+        "en": "Your token is a viewer's: you can read this chat but not confirm plans.",
+        "es": "Tu token es de solo lectura: puedes leer este chat pero no confirmar planes.",
+    },
+    "step_blocked": {"en": "blocked: {reason}", "es": "bloqueado: {reason}"},
+    "direct_mode": {
+        "en": "No model is configured, so Piloto is in direct mode. Use `/cmd SERVICE COMMAND` or `/call SERVICE OPERATION {{json}}`; `/help` lists them.",
+        "es": "No hay un modelo configurado, así que Piloto está en modo directo. Usa `/cmd SERVICIO COMANDO` o `/call SERVICIO OPERACIÓN {{json}}`; `/help` los muestra.",
+    },
+    "help": {
+        "en": "Commands:\n- `/cmd SERVICE COMMAND` — propose running a shell command on a toolbox (e.g. `/cmd demo uname -a`)\n- `/call SERVICE OPERATION {{json}}` — propose one call (e.g. `/call demo system_info {{}}`)\n- `/help` — this list\n\nEvery plan waits for your confirmation.",
+        "es": "Comandos:\n- `/cmd SERVICIO COMANDO` — propone ejecutar un comando en un toolbox (p. ej. `/cmd demo uname -a`)\n- `/call SERVICIO OPERACIÓN {{json}}` — propone una llamada (p. ej. `/call demo system_info {{}}`)\n- `/help` — esta lista\n\nCada plan espera tu confirmación.",
+    },
+    "invalid_plan": {
+        "en": "I could not propose that plan: {reason}",
+        "es": "No pude proponer ese plan: {reason}",
+    },
+    "step_done": {"en": "Step {n}/{total} {service} · {operation}: {status} ({ms} ms){detail}", "es": "Paso {n}/{total} {service} · {operation}: {status} ({ms} ms){detail}"},
+    "run_done": {"en": "Plan finished: {done} of {total} steps done.", "es": "Plan terminado: {done} de {total} pasos completados."},
+    "run_error": {"en": "Plan stopped with an error at step {n}: {error}", "es": "El plan se detuvo con un error en el paso {n}: {error}"},
+    "run_cancelled": {"en": "Plan cancelled; {done} of {total} steps had run.", "es": "Plan cancelado; se ejecutaron {done} de {total} pasos."},
+    "run_interrupted": {
+        "en": "Piloto restarted while step {n} ({operation}) was in flight and cannot tell whether it ran. Choose: retry the step, skip it, or abort.",
+        "es": "Piloto se reinició mientras el paso {n} ({operation}) estaba en curso y no sabe si se ejecutó. Elige: reintentar el paso, saltarlo o abortar.",
+    },
+    "run_resumed": {
+        "en": "Piloto restarted while step {n} ({operation}) was in flight; it is safe to send again (idempotent), so it is being resent.",
+        "es": "Piloto se reinició mientras el paso {n} ({operation}) estaba en curso; se puede reenviar sin riesgo (idempotente), así que se reenvía.",
+    },
+    "retrying": {"en": "Step {n} failed (attempt {attempt} of {max}); retrying in {delay:.1f} s.", "es": "El paso {n} falló (intento {attempt} de {max}); reintentando en {delay:.1f} s."},
+    "reasoner_fix": {"en": "The reasoner proposes `{cmd}` ({reason}); it passes the policy, running it.", "es": "El razonador propone `{cmd}` ({reason}); cumple la política, ejecutándolo."},
+    "reasoner_blocked": {"en": "The reasoner proposed `{cmd}`, which was not run: {reason}", "es": "El razonador propuso `{cmd}`, que no se ejecutó: {reason}"},
+    "reasoner_new_plan": {"en": "The correction needs your confirmation: a new plan was proposed.", "es": "La corrección necesita tu confirmación: se propuso un plan nuevo."},
+    "reasoner_gave_up": {"en": "The reasoner found no safe fix: {reason}", "es": "El razonador no encontró un arreglo seguro: {reason}"},
+    "model_error": {"en": "{message}", "es": "{message}"},
+}
+
+
+def t(lang: str | None, key: str, **kwargs: object) -> str:
+    """The message ``key`` in ``lang`` (English when unknown), formatted."""
+    table = MESSAGES[key]
+    template = table.get(lang or "en", table["en"])
+    return template.format(**kwargs)

@@ -1,0 +1,1 @@
+"""Plans and consent: runs, steps, the state machine, confirmation."""

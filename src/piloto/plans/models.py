@@ -1,0 +1,78 @@
+"""Runs and steps (``PlanRun`` / ``PlanStep``) and the one table of allowed transitions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+RunStatus = Literal[
+    "draft", "queued", "running", "cancelling", "done", "error",
+    "cancelled", "superseded", "expired", "interrupted",
+]  # fmt: skip
+StepStatus = Literal["pending", "running", "done", "error", "skipped", "interrupted"]
+
+# The state machine of DESIGN.md. Every change of status is one conditional UPDATE that
+# names the status it expects; a change not listed here is refused before any SQL runs.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"queued", "cancelled", "superseded", "expired"}),
+    "queued": frozenset({"running", "cancelled"}),
+    "running": frozenset({"done", "error", "cancelling", "cancelled", "interrupted"}),
+    "cancelling": frozenset({"cancelled", "done", "error"}),
+    # A person decides: retry or skip the step (back to the queue) or abort.
+    "interrupted": frozenset({"queued", "cancelled"}),
+}
+FINAL: frozenset[str] = frozenset({"done", "error", "cancelled", "superseded", "expired"})
+ACTIVE: frozenset[str] = frozenset({"queued", "running", "cancelling", "interrupted"})
+
+
+def allowed(frm: str, to: str) -> bool:
+    """Whether the state machine allows ``frm → to``."""
+    return to in TRANSITIONS.get(frm, frozenset())
+
+
+class PlanStep(BaseModel):
+    id: str
+    idx: int
+    service: str
+    operation: str
+    arguments: dict[str, Any]
+    risk: str
+    status: StepStatus
+    attempts: int
+    idempotency_key: str
+    request_summary: str | None = None
+    response: Any = None
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_ms: int | None = None
+
+
+class PlanRun(BaseModel):
+    id: str
+    chat_id: str
+    project_id: str
+    status: RunStatus
+    summary: str
+    plan_json: str
+    plan_hash: str
+    proposed_by: str
+    confirmed_by: str | None = None
+    confirmed_at: float | None = None
+    approved_by_policy: bool = False
+    cancelled_by: str | None = None
+    supersedes_run_id: str | None = None
+    error: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    created_at: float
+    updated_at: float
+    expires_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    steps: list[PlanStep] = []
+
+    def public(self) -> dict[str, Any]:
+        """The API shape."""
+        return self.model_dump(exclude={"plan_json", "lease_owner", "lease_expires_at"})

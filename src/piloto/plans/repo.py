@@ -1,0 +1,145 @@
+"""Persistence of runs and steps (``PlanRunStore``), identical on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from piloto.errors import Conflict, NotFound
+from piloto.plans.models import PlanRun, PlanStep, allowed
+from piloto.store.eventlog import append_event
+from piloto.store.ids import new_id, now
+from piloto.store.schema import chat_state, runs, steps
+
+
+class TransitionRejected(Conflict):
+    """A conditional UPDATE matched no row: someone else changed the run first."""
+
+    def __init__(self, message: str, *, found: str | None) -> None:
+        super().__init__(message, code="transition_rejected", status=found)
+        self.found = found
+
+
+def _step(r: Any) -> PlanStep:
+    return PlanStep(
+        id=r.id, idx=r.idx, service=r.service, operation=r.operation,
+        arguments=json.loads(r.arguments_json), risk=r.risk, status=r.status, attempts=r.attempts,
+        idempotency_key=r.idempotency_key, request_summary=r.request_summary,
+        response=json.loads(r.response_json) if r.response_json else None, error=r.error,
+        started_at=r.started_at, finished_at=r.finished_at, duration_ms=r.duration_ms,
+    )  # fmt: skip
+
+
+def _run(r: Any, step_rows: Iterable[Any] = ()) -> PlanRun:
+    data = {c: getattr(r, c) for c in runs.c.keys()}
+    return PlanRun(**data, steps=[_step(s) for s in step_rows])
+
+
+async def insert_run(
+    conn: AsyncConnection,
+    *,
+    chat_id: str,
+    project_id: str,
+    summary: str,
+    plan_json: str,
+    plan_hash: str,
+    proposed_by: str,
+    step_specs: Sequence[dict[str, Any]],
+    expires_at: float | None,
+    supersedes_run_id: str | None = None,
+) -> str:
+    """Store a new draft with its steps; each step's Idempotency-Key is ``run_id:step_id``."""
+    run_id = new_id()
+    t = now()
+    await conn.execute(
+        insert(runs).values(
+            id=run_id, chat_id=chat_id, project_id=project_id, status="draft", summary=summary,
+            plan_json=plan_json, plan_hash=plan_hash, proposed_by=proposed_by,
+            approved_by_policy=False, supersedes_run_id=supersedes_run_id, created_at=t,
+            updated_at=t, expires_at=expires_at,
+        )  # fmt: skip
+    )
+    rows = []
+    for idx, spec in enumerate(step_specs):
+        step_id = new_id()
+        rows.append({
+            "id": step_id, "run_id": run_id, "idx": idx, "service": spec["service"],
+            "operation": spec["operation"], "arguments_json": json.dumps(spec["arguments"], sort_keys=True),
+            "risk": spec.get("risk", "write"), "status": "pending", "attempts": 0,
+            "idempotency_key": f"{run_id}:{step_id}",
+        })  # fmt: skip
+    if rows:
+        await conn.execute(insert(steps), rows)
+    return run_id
+
+
+async def get_run(conn: AsyncConnection, *, run_id: str, with_steps: bool = True) -> PlanRun:
+    """A run with its steps in order, or 404."""
+    row = (await conn.execute(select(runs).where(runs.c.id == run_id))).first()
+    if row is None:
+        raise NotFound("No such run.")
+    step_rows = (
+        (await conn.execute(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx))).all()
+        if with_steps
+        else []
+    )
+    return _run(row, step_rows)
+
+
+async def list_runs(conn: AsyncConnection, *, chat_id: str, limit: int = 50) -> list[PlanRun]:
+    """A chat's runs, newest first, with steps."""
+    rows = (
+        await conn.execute(select(runs).where(runs.c.chat_id == chat_id).order_by(runs.c.created_at.desc()).limit(limit))
+    ).all()
+    return [await get_run(conn, run_id=r.id) for r in rows]
+
+
+async def transition(
+    conn: AsyncConnection, *, run_id: str, frm: str | Sequence[str], to: str, where: Any = None, **values: Any
+) -> None:
+    """Move a run ``frm → to`` with one conditional UPDATE; say what was found when it loses."""
+    sources = (frm,) if isinstance(frm, str) else tuple(frm)
+    for source in sources:
+        if not allowed(source, to):
+            raise ValueError(f"transition {source} → {to} is not in the state machine")
+    q = update(runs).where(runs.c.id == run_id, runs.c.status.in_(sources))
+    if where is not None:
+        q = q.where(where)
+    res = await conn.execute(q.values(status=to, updated_at=now(), **values))
+    if res.rowcount == 1:
+        await emit_run(conn, run_id=run_id)
+        return
+    found = (await conn.execute(select(runs.c.status).where(runs.c.id == run_id))).scalar()
+    if found is None:
+        raise NotFound("No such run.")
+    raise TransitionRejected(f"This plan is {found} now, so it cannot become {to}.", found=found)
+
+
+async def update_step(conn: AsyncConnection, *, step_id: str, expect: str | None = None, **values: Any) -> bool:
+    """Change a step (conditionally on its status when ``expect`` is given)."""
+    if "response" in values:
+        values["response_json"] = json.dumps(values.pop("response"), default=str)
+    q = update(steps).where(steps.c.id == step_id)
+    if expect is not None:
+        q = q.where(steps.c.status == expect)
+    res = await conn.execute(q.values(**values))
+    return bool(res.rowcount == 1)
+
+
+async def set_chat_state(conn: AsyncConnection, *, chat_id: str, where: Any = None, **values: Any) -> bool:
+    """Update the chat's run pointers (optionally only if ``where`` still holds)."""
+    q = update(chat_state).where(chat_state.c.chat_id == chat_id)
+    if where is not None:
+        q = q.where(where)
+    res = await conn.execute(q.values(**values))
+    return bool(res.rowcount == 1)
+
+
+async def emit_run(conn: AsyncConnection, *, run_id: str) -> None:
+    """Log the run's current state for live clients (inside the caller's transaction)."""
+    run = await get_run(conn, run_id=run_id)
+    await append_event(conn, chat_id=run.chat_id, type="run", data=run.public())

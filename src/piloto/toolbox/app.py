@@ -1,0 +1,259 @@
+"""The toolbox's HTTP API: /health, /system/info, /command."""
+
+# No `from __future__ import annotations` here: the request model is built per app (its limits
+# come from the config) and FastAPI must see it as a real class, not a string.
+import asyncio
+import hmac
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from piloto import __version__
+from piloto.policy import check_command
+from piloto.toolbox.config import ToolboxConfig
+from piloto.toolbox.runner import run_in_sandbox
+from piloto.toolbox.sandbox import SandboxKind, prepare_sandbox
+from piloto.toolbox.sysinfo import collect_system_info
+
+log = logging.getLogger("piloto.toolbox")
+
+DESCRIPTION = """\
+Piloto's bundled tool service: facts about the host and sandboxed shell commands.
+
+`/health` needs no token, so monitors and Piloto's service registry can check liveness; it
+tells what protects commands but nothing about the host. `/system/info` and `/command` need
+`Authorization: Bearer TOKEN` when the service has a token (it must, unless bound to loopback).
+`/command` does not honour `Idempotency-Key`: a retried call runs the command again.
+"""
+
+
+class Health(BaseModel):
+    """Liveness and an honest account of the sandbox."""
+
+    status: Literal["ok"]
+    version: str
+    sandbox: SandboxKind
+    protections: list[str]
+    idempotency: bool
+    network: bool
+    auth_required: bool
+    output_cap_bytes: int
+    default_timeout_s: float
+    max_timeout_s: float
+
+
+class OsInfo(BaseModel):
+    platform: str
+    release: str
+    pretty_name: str | None
+
+
+class Memory(BaseModel):
+    total_bytes: int
+    available_bytes: int
+
+
+class Disk(BaseModel):
+    mount: str
+    device: str
+    fstype: str
+    total_bytes: int
+    used_bytes: int
+    free_bytes: int
+
+
+class SystemInfo(BaseModel):
+    """Read-only facts about the host."""
+
+    hostname: str
+    os: OsInfo
+    uptime_s: float | None
+    load: dict[str, float] | None = Field(description="Load averages keyed 1m, 5m, 15m.")
+    memory: Memory | None
+    disks: list[Disk]
+
+
+class CommandResponse(BaseModel):
+    """The outcome of one command. exit_code is null when it timed out (and was killed)."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_ms: int
+    timed_out: bool
+    truncated: bool
+
+
+class CwdError(ValueError):
+    """The requested working directory is not inside the work directory."""
+
+
+def resolve_cwd(workdir: Path, cwd: str | None) -> Path:
+    """Resolve `cwd` (relative to workdir, or absolute) and insist it stays inside workdir."""
+    if cwd is None:
+        return workdir
+    candidate = Path(cwd)
+    if not candidate.is_absolute():
+        candidate = workdir / candidate
+    # realpath follows every symlink, so neither `..` nor a link can lead outside.
+    real = Path(os.path.realpath(candidate))
+    if real != workdir and not real.is_relative_to(workdir):
+        raise CwdError(f"cwd {cwd!r} is outside the work directory {str(workdir)!r}.")
+    if not real.is_dir():
+        raise CwdError(f"cwd {cwd!r} is not an existing directory inside the work directory.")
+    return real
+
+
+def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
+    """Build the toolbox app: validates the config, prepares the work directory and sandbox."""
+    config.validate()
+    sandbox = prepare_sandbox(config)
+    app = FastAPI(title="Piloto toolbox", version=__version__, description=DESCRIPTION)
+    app.state.toolbox_config = config
+    app.state.sandbox = sandbox
+
+    bearer = HTTPBearer(auto_error=False, description="The toolbox token.")
+
+    async def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ) -> None:
+        assert config.token is not None
+        given = credentials.credentials.encode() if credentials is not None else b""
+        if not hmac.compare_digest(given, config.token.encode()):
+            raise HTTPException(
+                status_code=status.HTTP_401_UNAUTHORIZED,
+                detail="Missing or wrong token: send Authorization: Bearer TOKEN.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    guarded = [Depends(require_token)] if config.token is not None else []
+
+    class CommandRequest(BaseModel):
+        """One shell command, run with bash -c inside the sandbox."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        cmd: str = Field(min_length=1, max_length=config.max_command_length)
+        cwd: str | None = Field(
+            default=None, max_length=4096, description="Inside the work directory."
+        )
+        timeout_s: float | None = Field(
+            default=None,
+            gt=0,
+            le=config.max_timeout_s,
+            description=f"Seconds; default {config.default_timeout_s}.",
+        )
+
+        @field_validator("cmd")
+        @classmethod
+        def _cmd_is_runnable(cls, value: str) -> str:
+            if not value.strip():
+                raise ValueError("cmd is blank")
+            if "\x00" in value:
+                raise ValueError("cmd contains a NUL byte")
+            return value
+
+        @field_validator("cwd")
+        @classmethod
+        def _cwd_has_no_nul(cls, value: str | None) -> str | None:
+            if value is not None and "\x00" in value:
+                raise ValueError("cwd contains a NUL byte")
+            return value
+
+    @app.get(
+        "/health",
+        operation_id="health",
+        response_model=Health,
+        openapi_extra={"x-piloto-risk": "read"},
+    )
+    async def health() -> Health:
+        """Liveness and the protections in force; no token needed."""
+        return Health(
+            status="ok",
+            version=__version__,
+            sandbox=sandbox.kind,
+            protections=sandbox.protections,
+            idempotency=False,
+            network=config.network,
+            auth_required=config.token is not None,
+            output_cap_bytes=config.output_cap_bytes,
+            default_timeout_s=config.default_timeout_s,
+            max_timeout_s=config.max_timeout_s,
+        )
+
+    @app.get(
+        "/system/info",
+        operation_id="system_info",
+        response_model=SystemInfo,
+        dependencies=guarded,
+        openapi_extra={"x-piloto-risk": "read"},
+    )
+    async def system_info() -> dict[str, Any]:
+        """Hostname, OS, uptime, load, memory and disks."""
+        # In a thread: statvfs on a hung network mount would otherwise freeze every request.
+        return await asyncio.to_thread(collect_system_info)
+
+    @app.post(
+        "/command",
+        operation_id="run_command",
+        response_model=CommandResponse,
+        dependencies=guarded,
+        openapi_extra={"x-piloto-risk": "write"},
+        responses={
+            400: {"description": "cwd outside the work directory"},
+            403: {"description": "blocked by the command policy"},
+        },
+    )
+    async def run_command(body: CommandRequest) -> CommandResponse:
+        """Run a shell command in the sandbox, after the command policy allows it."""
+        decision = check_command(body.cmd)
+        if not decision.allowed:
+            log.info("command blocked by policy: %s", decision.reason)
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail={"error": "blocked", "reason": decision.reason},
+            )
+        try:
+            cwd = await asyncio.to_thread(resolve_cwd, sandbox.workdir, body.cwd)
+        except CwdError as exc:
+            raise HTTPException(
+                status_code=status.HTTP_400_BAD_REQUEST,
+                detail={"error": "bad_cwd", "reason": str(exc)},
+            ) from exc
+        timeout_s = body.timeout_s if body.timeout_s is not None else config.default_timeout_s
+        try:
+            result = await run_in_sandbox(
+                sandbox,
+                body.cmd,
+                cwd=cwd,
+                timeout_s=timeout_s,
+                output_cap_bytes=config.output_cap_bytes,
+            )
+        except OSError as exc:
+            log.error("could not start a command: %s", exc)
+            raise HTTPException(
+                status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+                detail={"error": "spawn_failed", "reason": f"could not start the command: {exc}"},
+            ) from exc
+        log.info(
+            "command exit=%s timed_out=%s duration_ms=%d cmd=%.200r",
+            result.exit_code,
+            result.timed_out,
+            result.duration_ms,
+            body.cmd,
+        )
+        return CommandResponse(
+            exit_code=result.exit_code,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            duration_ms=result.duration_ms,
+            timed_out=result.timed_out,
+            truncated=result.truncated,
+        )
+
+    return app
