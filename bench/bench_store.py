@@ -1,6 +1,6 @@
 """Insert and page 100,000 messages through Piloto's store, against plain sqlite3 in the same run.
 
-    .venv/bin/python bench/bench_store.py [--messages 100000] [--batch 500]
+.venv/bin/python bench/bench_store.py [--messages 100000] [--batch 500]
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ async def piloto_store(path: Path, n: int, batch: int, page: int) -> tuple[float
         for lo in range(0, n, batch):
             async with db.write() as conn:
                 for i in range(lo, min(lo + batch, n)):
-                    await chat_repo.append_message(conn, chat_id=chat.id, role="user", content=f"message {i}")
+                    await chat_repo.append_message(
+                        conn, chat_id=chat.id, role="user", content=f"message {i}"
+                    )
         insert_s = time.perf_counter() - start
         start = time.perf_counter()
         after, seen = 0, 0
@@ -62,15 +64,21 @@ def plain_sqlite(path: Path, n: int, batch: int, page: int) -> tuple[float, floa
     for lo in range(0, n, batch):
         conn.execute("BEGIN IMMEDIATE")
         for i in range(lo, min(lo + batch, n)):
-            seq = conn.execute("UPDATE state SET next_seq = next_seq + 1 WHERE chat_id='c' RETURNING next_seq").fetchone()[0]
-            conn.execute("INSERT INTO messages VALUES (?, 'c', ?, 'user', ?, ?)", (f"id{i}", seq, f"message {i}", time.time()))
+            seq = conn.execute(
+                "UPDATE state SET next_seq = next_seq + 1 WHERE chat_id='c' RETURNING next_seq"
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO messages VALUES (?, 'c', ?, 'user', ?, ?)",
+                (f"id{i}", seq, f"message {i}", time.time()),
+            )
         conn.execute("COMMIT")
     insert_s = time.perf_counter() - start
     start = time.perf_counter()
     after, seen = 0, 0
     while True:
         rows = conn.execute(
-            "SELECT id, seq, role, content, created_at FROM messages WHERE chat_id='c' AND seq > ? ORDER BY seq LIMIT ?", (after, page)
+            "SELECT id, seq, role, content, created_at FROM messages WHERE chat_id='c' AND seq > ? ORDER BY seq LIMIT ?",
+            (after, page),
         ).fetchall()
         if not rows:
             break
@@ -86,15 +94,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500, help="messages per transaction")
-    parser.add_argument("--page", type=int, default=200, help="messages per page (the API's maximum)")
+    parser.add_argument(
+        "--page", type=int, default=200, help="messages per page (the API's maximum)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        p_ins, p_page = asyncio.run(piloto_store(Path(tmp) / "piloto.db", args.messages, args.batch, args.page))
+        p_ins, p_page = asyncio.run(
+            piloto_store(Path(tmp) / "piloto.db", args.messages, args.batch, args.page)
+        )
         s_ins, s_page = plain_sqlite(Path(tmp) / "plain.db", args.messages, args.batch, args.page)
     n = args.messages
     print(f"store benchmark: {n:,} messages, {args.batch} per transaction, pages of {args.page}")
-    print(f"  insert  piloto {p_ins:7.2f} s ({n / p_ins:9,.0f}/s)   sqlite3 {s_ins:7.2f} s ({n / s_ins:9,.0f}/s)   ratio {p_ins / s_ins:5.1f}x")
-    print(f"  page    piloto {p_page:7.2f} s ({n / p_page:9,.0f}/s)   sqlite3 {s_page:7.2f} s ({n / s_page:9,.0f}/s)   ratio {p_page / s_page:5.1f}x")
+    print(
+        f"  insert  piloto {p_ins:7.2f} s ({n / p_ins:9,.0f}/s)   sqlite3 {s_ins:7.2f} s ({n / s_ins:9,.0f}/s)   ratio {p_ins / s_ins:5.1f}x"
+    )
+    print(
+        f"  page    piloto {p_page:7.2f} s ({n / p_page:9,.0f}/s)   sqlite3 {s_page:7.2f} s ({n / s_page:9,.0f}/s)   ratio {p_page / s_page:5.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'piloto.db'}"
         return
     if not PG_URL:
-        pytest.skip("PostgreSQL tests need PILOTO_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            "PostgreSQL tests need PILOTO_TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
     schema = "t_" + secrets.token_hex(6)
     engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
@@ -64,7 +66,9 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            transport=transport,
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         ) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
@@ -80,6 +84,8 @@ async def anon_client(app_client: httpx.AsyncClient) -> AsyncIterator[httpx.Asyn
 
 async def make_token(client: httpx.AsyncClient, role: str) -> str:
     """Create a token with ``role`` through the API and return its secret."""
-    resp = await client.post("/api/tokens", json={"name": f"{role}-{secrets.token_hex(3)}", "role": role})
+    resp = await client.post(
+        "/api/tokens", json={"name": f"{role}-{secrets.token_hex(3)}", "role": role}
+    )
     assert resp.status_code == 201, resp.text
     return str(resp.json()["token"])

@@ -23,19 +23,19 @@ from piloto.auth.tokens import ensure_admin
 from piloto.chat.router import router as chat_router
 from piloto.chat.send_router import router as send_router
 from piloto.chat.service import ChatDeps
+from piloto.chat.stream import router as stream_router
 from piloto.demo import start_demo
+from piloto.errors import PilotoError
 from piloto.llm import OpenAIChatClient
+from piloto.logs import request_id_var
+from piloto.middleware import RequestIdMiddleware
 from piloto.plans.router import router as runs_router
 from piloto.plans.service import expire_drafts
+from piloto.projects.router import router as projects_router
 from piloto.services.crypto import SecretBox
 from piloto.services.netguard import NetPolicy
 from piloto.services.registry import ServiceRegistry
 from piloto.services.router import router as services_router
-from piloto.chat.stream import router as stream_router
-from piloto.errors import PilotoError
-from piloto.logs import request_id_var
-from piloto.middleware import RequestIdMiddleware
-from piloto.projects.router import router as projects_router
 from piloto.settings import Settings
 from piloto.store import migrate
 from piloto.store.db import Database
@@ -67,7 +67,14 @@ def create_app(settings: Settings) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-CSRF-Token", "X-Request-ID", "Last-Event-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-CSRF-Token",
+                "X-Request-ID",
+                "Last-Event-ID",
+            ],
         )
     _install_error_handlers(app)
 
@@ -79,7 +86,15 @@ def create_app(settings: Settings) -> FastAPI:
             await conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": db.dialect}
 
-    for router in (auth_router, projects_router, chat_router, send_router, stream_router, services_router, runs_router):
+    for router in (
+        auth_router,
+        projects_router,
+        chat_router,
+        send_router,
+        stream_router,
+        services_router,
+        runs_router,
+    ):
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)
@@ -100,7 +115,8 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     app.state.db = db
     async with db.write() as conn:
         generated = await ensure_admin(
-            conn, env_token=settings.admin_token.get_secret_value() if settings.admin_token else None
+            conn,
+            env_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
         )
     app.state.generated_admin_token = generated
     if generated:
@@ -113,8 +129,13 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
         )
     registry = ServiceRegistry(
         db=db,
-        box=SecretBox.from_settings(settings.secret_key.get_secret_value() if settings.secret_key else None, settings.data_dir),
-        net=NetPolicy(allow_loopback=settings.net_allow_loopback, allow_private=settings.net_allow_private),
+        box=SecretBox.from_settings(
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+            settings.data_dir,
+        ),
+        net=NetPolicy(
+            allow_loopback=settings.net_allow_loopback, allow_private=settings.net_allow_private
+        ),
         max_bytes=settings.invoke_max_bytes,
     )
     stack.push_async_callback(registry.aclose)
@@ -151,7 +172,9 @@ def build_model(settings: Settings) -> OpenAIChatClient | None:
     )
 
 
-async def _maintenance(db: Database, registry: ServiceRegistry, settings: Settings, every_s: float = 30.0) -> None:
+async def _maintenance(
+    db: Database, registry: ServiceRegistry, settings: Settings, every_s: float = 30.0
+) -> None:
     """Expire old drafts and retry offline services, forever."""
     while True:
         await asyncio.sleep(every_s)
@@ -180,13 +203,16 @@ def _describe_validation(errors: list[Any]) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PilotoError)
     async def _piloto(_: Request, exc: PilotoError) -> JSONResponse:
-        return JSONResponse(_error_body(exc.code, exc.message, **exc.extra), status_code=exc.status_code)
+        return JSONResponse(
+            _error_body(exc.code, exc.message, **exc.extra), status_code=exc.status_code
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         return JSONResponse(
-            _error_body("invalid", _describe_validation(list(exc.errors())), errors=errors), status_code=422
+            _error_body("invalid", _describe_validation(list(exc.errors())), errors=errors),
+            status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -194,12 +220,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404 and detail == "Not Found":
             detail = "There is nothing at this address."
-        return JSONResponse(_error_body(f"http_{exc.status_code}", detail), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            _error_body(f"http_{exc.status_code}", detail),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return JSONResponse(
-            _error_body("internal", "Something went wrong on Piloto's side; it was logged. Try again, and report the request id if it persists."),
+            _error_body(
+                "internal",
+                "Something went wrong on Piloto's side; it was logged. Try again, and report the request id if it persists.",
+            ),
             status_code=500,
         )

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import typer
 
@@ -17,7 +18,9 @@ from piloto.settings import Settings
 from piloto.store import migrate
 from piloto.store.db import Database
 
-app = typer.Typer(help="Piloto, a self-hosted operations copilot.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Piloto, a self-hosted operations copilot.", no_args_is_help=True, add_completion=False
+)
 
 
 @app.callback()
@@ -45,8 +48,11 @@ def serve(
     from piloto.app import create_app
     from piloto.logs import configure_logging
 
-    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    settings = Settings(**overrides)
+    settings = Settings()
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
     configure_logging(settings.log_level)
     if not _is_loopback(settings.host):
         typer.secho(
@@ -55,27 +61,44 @@ def serve(
             fg="yellow",
             err=True,
         )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
 def toolbox(
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8787, help="Port."),
-    token: str = typer.Option(None, envvar="PILOTO_TOOLBOX_TOKEN", help="Bearer token callers must send."),
-    workdir: Path = typer.Option(None, help="The only directory commands may write (default: data dir)."),
+    token: str = typer.Option(
+        None, envvar="PILOTO_TOOLBOX_TOKEN", help="Bearer token callers must send."
+    ),
+    workdir: Path = typer.Option(
+        None, help="The only directory commands may write (default: data dir)."
+    ),
     sandbox: str = typer.Option("auto", help="auto, bubblewrap or rlimits."),
     network: bool = typer.Option(False, help="Let commands use the network."),
 ) -> None:
     """Start the bundled tool service (/health, /system/info, /command)."""
     from piloto.logs import configure_logging
-    from piloto.toolbox.config import ToolboxConfig, ToolboxConfigError
+    from piloto.toolbox.config import SandboxChoice, ToolboxConfig, ToolboxConfigError
     from piloto.toolbox.server import serve_toolbox
 
     configure_logging("INFO")
     if sandbox not in ("auto", "bubblewrap", "rlimits"):
         raise typer.BadParameter("sandbox must be auto, bubblewrap or rlimits")
-    config = ToolboxConfig(host=host, port=port, token=token, workdir=workdir, sandbox=sandbox, network=network)  # type: ignore[arg-type]
+    config = ToolboxConfig(
+        host=host,
+        port=port,
+        token=token,
+        workdir=workdir,
+        sandbox=cast(SandboxChoice, sandbox),
+        network=network,
+    )
     try:
         config.validate()
     except ToolboxConfigError as exc:
@@ -196,4 +219,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

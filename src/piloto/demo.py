@@ -33,7 +33,10 @@ async def start_demo(settings: Settings, registry: ServiceRegistry) -> Callable[
     """Start the toolbox and (re)register it; returns the function that stops it."""
     token = _toolbox_token(settings.data_dir)
     config = ToolboxConfig(
-        host="127.0.0.1", port=settings.demo_toolbox_port, token=token, workdir=settings.data_dir / "toolbox-work"
+        host="127.0.0.1",
+        port=settings.demo_toolbox_port,
+        token=token,
+        workdir=settings.data_dir / "toolbox-work",
     )
     base_url, stop = await asyncio.to_thread(start_toolbox_in_thread, config)
     db = registry.db
@@ -53,7 +56,14 @@ async def start_demo(settings: Settings, registry: ServiceRegistry) -> Callable[
             service_id = None
     if service_id is None:
         await registry.register(
-            ServiceIn(name=DEMO_SERVICE, kind="openapi", project_id=project.id, base_url=base_url, bearer_token=token, allow_offline=True),
+            ServiceIn(
+                name=DEMO_SERVICE,
+                kind="openapi",
+                project_id=project.id,
+                base_url=base_url,
+                bearer_token=token,
+                allow_offline=True,
+            ),
             actor="system:demo",
         )
     else:

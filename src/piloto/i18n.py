@@ -61,10 +61,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I could not propose that plan: {reason}",
         "es": "No pude proponer ese plan: {reason}",
     },
-    "step_done": {"en": "Step {n}/{total} {service} · {operation}: {status} ({ms} ms){detail}", "es": "Paso {n}/{total} {service} · {operation}: {status} ({ms} ms){detail}"},
-    "run_done": {"en": "Plan finished: {done} of {total} steps done.", "es": "Plan terminado: {done} de {total} pasos completados."},
-    "run_error": {"en": "Plan stopped with an error at step {n}: {error}", "es": "El plan se detuvo con un error en el paso {n}: {error}"},
-    "run_cancelled": {"en": "Plan cancelled; {done} of {total} steps had run.", "es": "Plan cancelado; se ejecutaron {done} de {total} pasos."},
+    "step_done": {
+        "en": "Step {n}/{total} {service} · {operation}: {status} ({ms} ms){detail}",
+        "es": "Paso {n}/{total} {service} · {operation}: {status} ({ms} ms){detail}",
+    },
+    "run_done": {
+        "en": "Plan finished: {done} of {total} steps done.",
+        "es": "Plan terminado: {done} de {total} pasos completados.",
+    },
+    "run_error": {
+        "en": "Plan stopped with an error at step {n}: {error}",
+        "es": "El plan se detuvo con un error en el paso {n}: {error}",
+    },
+    "run_cancelled": {
+        "en": "Plan cancelled; {done} of {total} steps had run.",
+        "es": "Plan cancelado; se ejecutaron {done} de {total} pasos.",
+    },
     "run_interrupted": {
         "en": "Piloto restarted while step {n} ({operation}) was in flight and cannot tell whether it ran. Choose: retry the step, skip it, or abort.",
         "es": "Piloto se reinició mientras el paso {n} ({operation}) estaba en curso y no sabe si se ejecutó. Elige: reintentar el paso, saltarlo o abortar.",
@@ -73,11 +85,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Piloto restarted while step {n} ({operation}) was in flight; it is safe to send again (idempotent), so it is being resent.",
         "es": "Piloto se reinició mientras el paso {n} ({operation}) estaba en curso; se puede reenviar sin riesgo (idempotente), así que se reenvía.",
     },
-    "retrying": {"en": "Step {n} failed (attempt {attempt} of {max}); retrying in {delay:.1f} s.", "es": "El paso {n} falló (intento {attempt} de {max}); reintentando en {delay:.1f} s."},
-    "reasoner_fix": {"en": "The reasoner proposes `{cmd}` ({reason}); it passes the policy, running it.", "es": "El razonador propone `{cmd}` ({reason}); cumple la política, ejecutándolo."},
-    "reasoner_blocked": {"en": "The reasoner proposed `{cmd}`, which was not run: {reason}", "es": "El razonador propuso `{cmd}`, que no se ejecutó: {reason}"},
-    "reasoner_new_plan": {"en": "The correction needs your confirmation: a new plan was proposed.", "es": "La corrección necesita tu confirmación: se propuso un plan nuevo."},
-    "reasoner_gave_up": {"en": "The reasoner found no safe fix: {reason}", "es": "El razonador no encontró un arreglo seguro: {reason}"},
+    "retrying": {
+        "en": "Step {n} failed (attempt {attempt} of {max}); retrying in {delay:.1f} s.",
+        "es": "El paso {n} falló (intento {attempt} de {max}); reintentando en {delay:.1f} s.",
+    },
+    "reasoner_fix": {
+        "en": "The reasoner proposes `{cmd}` ({reason}); it passes the policy, running it.",
+        "es": "El razonador propone `{cmd}` ({reason}); cumple la política, ejecutándolo.",
+    },
+    "reasoner_blocked": {
+        "en": "The reasoner proposed `{cmd}`, which was not run: {reason}",
+        "es": "El razonador propuso `{cmd}`, que no se ejecutó: {reason}",
+    },
+    "reasoner_new_plan": {
+        "en": "The correction needs your confirmation: a new plan was proposed.",
+        "es": "La corrección necesita tu confirmación: se propuso un plan nuevo.",
+    },
+    "reasoner_gave_up": {
+        "en": "The reasoner found no safe fix: {reason}",
+        "es": "El razonador no encontró un arreglo seguro: {reason}",
+    },
     "model_error": {"en": "{message}", "es": "{message}"},
 }
 

@@ -9,11 +9,18 @@ import sys
 import time
 from typing import Any
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
 run_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("run_id", default=None)
 step_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("step_id", default=None)
 
-_STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName", "color_message"}
+_STD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,7 +33,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, var in (("request_id", request_id_var), ("run_id", run_id_var), ("step_id", step_id_var)):
+        for key, var in (
+            ("request_id", request_id_var),
+            ("run_id", run_id_var),
+            ("step_id", step_id_var),
+        ):
             value = var.get()
             if value is not None:
                 out[key] = value

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import ADMIN_TOKEN
+from tests.support.world import World, make_world, toolbox
 
 from piloto.app import create_app
 from piloto.llm.scripted import Reply, ScriptedLLM
 from piloto.settings import Settings
-from tests.conftest import ADMIN_TOKEN
-from tests.support.world import World, make_world, toolbox
 
 
 @pytest.fixture
@@ -29,19 +29,34 @@ def llm() -> Iterator[ScriptedLLM]:
 @pytest.fixture
 async def world(settings: Settings, llm: ScriptedLLM, tmp_path: Path) -> AsyncIterator[World]:
     settings = settings.model_copy(
-        update={"llm_base_url": llm.base_url, "llm_max_retries": 0, "llm_timeout_s": 3.0, "llm_context_tokens": 4000}
+        update={
+            "llm_base_url": llm.base_url,
+            "llm_max_retries": 0,
+            "llm_timeout_s": 3.0,
+            "llm_context_tokens": 4000,
+        }
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app), toolbox(tmp_path / "work") as url:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        ) as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield await make_world(client, url)
+    async with (
+        app.router.lifespan_context(app),
+        toolbox(tmp_path / "work") as url,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://t",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as client,
+    ):
+        client.app = app  # type: ignore[attr-defined]
+        yield await make_world(client, url)
 
 
 def plan_args(cmd: str = "uname -a", service: str = "box") -> str:
-    return json.dumps({"summary": "Show the kernel", "steps": [{"service": service, "operation": "run_command", "arguments": {"cmd": cmd}}]})
+    return json.dumps(
+        {
+            "summary": "Show the kernel",
+            "steps": [{"service": service, "operation": "run_command", "arguments": {"cmd": cmd}}],
+        }
+    )
 
 
 async def test_plain_reply_is_stored(world: World, llm: ScriptedLLM) -> None:
@@ -77,7 +92,10 @@ async def test_malformed_arguments_are_repaired(world: World, llm: ScriptedLLM) 
 
 
 async def test_self_correction_round(world: World, llm: ScriptedLLM) -> None:
-    llm.push(Reply(tool_calls=[("mcp_request", plan_args(service="nope"))]), Reply(tool_calls=[("mcp_request", plan_args())]))
+    llm.push(
+        Reply(tool_calls=[("mcp_request", plan_args(service="nope"))]),
+        Reply(tool_calls=[("mcp_request", plan_args())]),
+    )
     run = (await world.send("kernel?")).json()["run"]
     assert run is not None and run["status"] == "draft"
     second = llm.requests[-1]["messages"]
@@ -86,7 +104,10 @@ async def test_self_correction_round(world: World, llm: ScriptedLLM) -> None:
 
 
 async def test_second_failure_is_explained(world: World, llm: ScriptedLLM) -> None:
-    llm.push(Reply(tool_calls=[("mcp_request", plan_args(cmd="rm -rf /"))]), Reply(tool_calls=[("mcp_request", plan_args(cmd="rm -rf /"))]))
+    llm.push(
+        Reply(tool_calls=[("mcp_request", plan_args(cmd="rm -rf /"))]),
+        Reply(tool_calls=[("mcp_request", plan_args(cmd="rm -rf /"))]),
+    )
     body = (await world.send("wipe it")).json()
     assert body["run"] is None
     assert "could not propose" in body["reply"]["content"]
@@ -103,7 +124,9 @@ async def test_second_failure_is_explained(world: World, llm: ScriptedLLM) -> No
         (Reply(delay_s=5, text="late"), "within"),
     ],
 )
-async def test_model_errors_keep_the_conversation(world: World, llm: ScriptedLLM, reply: Reply, needle: str) -> None:
+async def test_model_errors_keep_the_conversation(
+    world: World, llm: ScriptedLLM, reply: Reply, needle: str
+) -> None:
     llm.push(reply)
     resp = await world.send("status please")
     assert resp.status_code == 200

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from tests.conftest import make_token
 
 from piloto.chat import repo as chat_repo
-from tests.conftest import make_token
 
 
 async def test_health_without_auth(anon_client: httpx.AsyncClient, settings: object) -> None:
@@ -24,7 +24,11 @@ async def test_request_id_is_echoed(anon_client: httpx.AsyncClient) -> None:
 
 
 async def test_no_token_is_401(anon_client: httpx.AsyncClient) -> None:
-    for method, path in [("GET", "/api/projects"), ("POST", "/api/projects"), ("GET", "/api/chats/x/messages")]:
+    for method, path in [
+        ("GET", "/api/projects"),
+        ("POST", "/api/projects"),
+        ("GET", "/api/chats/x/messages"),
+    ]:
         resp = await anon_client.request(method, path, json={"name": "x"})
         assert resp.status_code == 401, (method, path)
         assert "Authentication required" in resp.json()["detail"]
@@ -64,7 +68,9 @@ async def test_bad_project_names(app_client: httpx.AsyncClient, body: dict[str, 
 
 
 async def test_malformed_json_is_a_clear_422(app_client: httpx.AsyncClient) -> None:
-    resp = await app_client.post("/api/projects", content=b'{"name": ', headers={"content-type": "application/json"})
+    resp = await app_client.post(
+        "/api/projects", content=b'{"name": ', headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 422
     assert "not valid JSON" in resp.json()["detail"]
 
@@ -86,7 +92,9 @@ async def test_chats_newest_first_and_messages_paging(app_client: httpx.AsyncCli
     page = (await app_client.get(f"/api/chats/{ids[0]}/messages", params={"limit": 200})).json()
     assert len(page) == 200
     assert [m["seq"] for m in page] == list(range(1, 201))
-    rest = (await app_client.get(f"/api/chats/{ids[0]}/messages", params={"after": 200, "limit": 200})).json()
+    rest = (
+        await app_client.get(f"/api/chats/{ids[0]}/messages", params={"after": 200, "limit": 200})
+    ).json()
     assert [m["content"] for m in rest] == [f"m{i}" for i in range(200, 250)]
     too_many = await app_client.get(f"/api/chats/{ids[0]}/messages", params={"limit": 201})
     assert too_many.status_code == 422
@@ -118,14 +126,20 @@ async def test_roles(app_client: httpx.AsyncClient, anon_client: httpx.AsyncClie
     resp = await anon_client.delete(f"/api/projects/{pid}", headers=viewer)
     assert resp.status_code == 403
     assert "admin role" in resp.json()["detail"]
-    assert (await anon_client.post("/api/projects", json={"name": "Q"}, headers=viewer)).status_code == 403
-    assert (await anon_client.post("/api/projects", json={"name": "Q"}, headers=operator)).status_code == 201
+    assert (
+        await anon_client.post("/api/projects", json={"name": "Q"}, headers=viewer)
+    ).status_code == 403
+    assert (
+        await anon_client.post("/api/projects", json={"name": "Q"}, headers=operator)
+    ).status_code == 201
     assert (await anon_client.delete(f"/api/projects/{pid}", headers=operator)).status_code == 403
     assert (await anon_client.get("/api/tokens", headers=operator)).status_code == 403
     assert (await app_client.get(f"/api/projects/{pid}")).status_code == 200
 
 
-async def test_revoked_token_stops_working(app_client: httpx.AsyncClient, anon_client: httpx.AsyncClient) -> None:
+async def test_revoked_token_stops_working(
+    app_client: httpx.AsyncClient, anon_client: httpx.AsyncClient
+) -> None:
     created = (await app_client.post("/api/tokens", json={"name": "ci", "role": "viewer"})).json()
     headers = {"Authorization": f"Bearer {created['token']}"}
     assert (await anon_client.get("/api/projects", headers=headers)).status_code == 200

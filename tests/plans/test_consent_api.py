@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.conftest import make_token
 from tests.support.world import World, make_world, toolbox
 
@@ -152,7 +151,11 @@ async def test_confirm_storm_queues_exactly_once(world: World) -> None:
     assert len(api_ok) + len(chat_ok) == 1, results
     for kind, code, detail in results:
         if kind == "stale":
-            assert code == 409 and detail in ("plan_hash_mismatch", "not_draft", "transition_rejected")
+            assert code == 409 and detail in (
+                "plan_hash_mismatch",
+                "not_draft",
+                "transition_rejected",
+            )
         if kind == "api" and code != 200:
             assert code == 409 and detail in ("not_draft", "transition_rejected")
     confirms = [m for m in await world.messages() if "Confirmed by" in str(m["content"])]

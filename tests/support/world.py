@@ -23,13 +23,19 @@ class World:
     service_id: str
 
     async def send(self, text: str, **headers: str) -> httpx.Response:
-        return await self.client.post("/api/send", json={"chat_id": self.chat_id, "text": text}, headers=headers)
+        return await self.client.post(
+            "/api/send", json={"chat_id": self.chat_id, "text": text}, headers=headers
+        )
 
     async def state(self) -> dict[str, object]:
         return dict((await self.client.get(f"/api/chats/{self.chat_id}")).json()["state"])
 
     async def messages(self) -> list[dict[str, object]]:
-        return list((await self.client.get(f"/api/chats/{self.chat_id}/messages", params={"limit": 200})).json())
+        return list(
+            (
+                await self.client.get(f"/api/chats/{self.chat_id}/messages", params={"limit": 200})
+            ).json()
+        )
 
 
 @asynccontextmanager
@@ -45,10 +51,18 @@ async def toolbox(workdir: Path) -> AsyncIterator[str]:
 async def make_world(client: httpx.AsyncClient, toolbox_url: str, *, name: str = "box") -> World:
     """Create a project and chat and register the toolbox as service ``name`` in it."""
     project = (await client.post("/api/projects", json={"name": "Ops"})).json()
-    chat = (await client.post("/api/chats", json={"project_id": project["id"], "title": "t"})).json()
+    chat = (
+        await client.post("/api/chats", json={"project_id": project["id"], "title": "t"})
+    ).json()
     resp = await client.post(
         "/api/services",
-        json={"name": name, "kind": "openapi", "project_id": project["id"], "base_url": toolbox_url, "bearer_token": TOOLBOX_TOKEN},
+        json={
+            "name": name,
+            "kind": "openapi",
+            "project_id": project["id"],
+            "base_url": toolbox_url,
+            "bearer_token": TOOLBOX_TOKEN,
+        },
     )
     assert resp.status_code == 201, resp.text
     return World(client, project["id"], chat["id"], resp.json()["id"])

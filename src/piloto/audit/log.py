@@ -106,7 +106,10 @@ async def verify_chain(conn: AsyncConnection) -> VerifyResult:
         count += 1
         if rec["prev_hash"] != prev:
             return VerifyResult(
-                False, count, rec["id"], f"record {rec['id']} does not follow the one before it "
+                False,
+                count,
+                rec["id"],
+                f"record {rec['id']} does not follow the one before it "
                 "(a record was deleted or inserted)",
             )
         if record_hash(prev, rec) != rec["hash"]:

@@ -25,7 +25,9 @@ class TokenIn(BaseModel):
 
 
 @router.post("/login")
-async def login(body: LoginIn, request: Request, response: Response, db: DB, settings: AppSettings) -> dict[str, object]:
+async def login(
+    body: LoginIn, request: Request, response: Response, db: DB, settings: AppSettings
+) -> dict[str, object]:
     """Exchange a token for an HttpOnly session cookie (and a CSRF token for the UI)."""
     async with db.write() as conn:
         principal = await repo.principal_for_token(conn, secret=body.token.strip())
@@ -33,13 +35,31 @@ async def login(body: LoginIn, request: Request, response: Response, db: DB, set
             raise Unauthorized("This token is not valid. Check it and try again.")
         sid, csrf = await repo.create_session(conn, principal=principal, ttl_s=settings.session_ttl)
     secure = request.url.scheme == "https"
-    response.set_cookie(SESSION_COOKIE, sid, max_age=settings.session_ttl, httponly=True, samesite="strict", secure=secure, path="/")
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=settings.session_ttl, httponly=False, samesite="strict", secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        sid,
+        max_age=settings.session_ttl,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        csrf,
+        max_age=settings.session_ttl,
+        httponly=False,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
     return {"name": principal.name, "role": principal.role, "csrf": csrf}
 
 
 @router.post("/logout")
-async def logout(request: Request, response: Response, db: DB, _: CurrentPrincipal) -> dict[str, bool]:
+async def logout(
+    request: Request, response: Response, db: DB, _: CurrentPrincipal
+) -> dict[str, bool]:
     """End the browser session."""
     sid = request.cookies.get(SESSION_COOKIE)
     if sid:
@@ -68,7 +88,12 @@ async def create_token(body: TokenIn, db: DB, _: Admin) -> dict[str, str]:
     """Create a token; its secret is shown in this response only."""
     async with db.write() as conn:
         principal, secret = await repo.create_token(conn, name=body.name, role=body.role)
-    return {"id": principal.token_id, "name": principal.name, "role": principal.role, "token": secret}
+    return {
+        "id": principal.token_id,
+        "name": principal.name,
+        "role": principal.role,
+        "token": secret,
+    }
 
 
 @router.delete("/tokens/{token_id}")

@@ -41,7 +41,9 @@ def generate_token() -> str:
     return "plt_" + secrets.token_urlsafe(32)
 
 
-async def create_token(conn: AsyncConnection, *, name: str, role: Role, secret: str | None = None) -> tuple[Principal, str]:
+async def create_token(
+    conn: AsyncConnection, *, name: str, role: Role, secret: str | None = None
+) -> tuple[Principal, str]:
     """Store a token's hash; return the principal and the plaintext (to show once)."""
     plaintext = secret or generate_token()
     token_id = new_id()
@@ -68,14 +70,20 @@ async def principal_for_token(conn: AsyncConnection, *, secret: str) -> Principa
 
 async def list_tokens(conn: AsyncConnection) -> list[dict[str, object]]:
     """Tokens without their hashes."""
-    rows = await conn.execute(select(tokens.c.id, tokens.c.name, tokens.c.role, tokens.c.created_at, tokens.c.revoked_at).order_by(tokens.c.created_at))
+    rows = await conn.execute(
+        select(
+            tokens.c.id, tokens.c.name, tokens.c.role, tokens.c.created_at, tokens.c.revoked_at
+        ).order_by(tokens.c.created_at)
+    )
     return [dict(r._mapping) for r in rows]
 
 
 async def revoke_token(conn: AsyncConnection, *, token_id: str) -> bool:
     """Revoke a token and end its sessions; False when it does not exist."""
     res = await conn.execute(
-        update(tokens).where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)).values(revoked_at=now())
+        update(tokens)
+        .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now())
     )
     await conn.execute(delete(sessions).where(sessions.c.token_id == token_id))
     return res.rowcount > 0
@@ -85,16 +93,24 @@ async def ensure_admin(conn: AsyncConnection, *, env_token: str | None) -> str |
     """Make sure an admin can log in; return a newly generated token to print, else None."""
     if env_token:
         digest = hash_secret(env_token)
-        found = (await conn.execute(select(tokens.c.id).where(tokens.c.token_hash == digest))).first()
+        found = (
+            await conn.execute(select(tokens.c.id).where(tokens.c.token_hash == digest))
+        ).first()
         if found is None:
             # A changed PILOTO_ADMIN_TOKEN replaces the previous one.
             await conn.execute(
-                update(tokens).where(tokens.c.name == ENV_ADMIN_NAME, tokens.c.revoked_at.is_(None)).values(revoked_at=now())
+                update(tokens)
+                .where(tokens.c.name == ENV_ADMIN_NAME, tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now())
             )
             await create_token(conn, name=ENV_ADMIN_NAME, role="admin", secret=env_token)
         return None
     any_admin = (
-        await conn.execute(select(tokens.c.id).where(tokens.c.role == "admin", tokens.c.revoked_at.is_(None)).limit(1))
+        await conn.execute(
+            select(tokens.c.id)
+            .where(tokens.c.role == "admin", tokens.c.revoked_at.is_(None))
+            .limit(1)
+        )
     ).first()
     if any_admin is not None:
         return None
@@ -108,13 +124,21 @@ class Session:
     csrf: str
 
 
-async def create_session(conn: AsyncConnection, *, principal: Principal, ttl_s: int) -> tuple[str, str]:
+async def create_session(
+    conn: AsyncConnection, *, principal: Principal, ttl_s: int
+) -> tuple[str, str]:
     """Start a browser session; return (session id for the cookie, CSRF token)."""
     sid = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     t = now()
     await conn.execute(
-        insert(sessions).values(id_hash=hash_secret(sid), token_id=principal.token_id, csrf=csrf, created_at=t, expires_at=t + ttl_s)
+        insert(sessions).values(
+            id_hash=hash_secret(sid),
+            token_id=principal.token_id,
+            csrf=csrf,
+            created_at=t,
+            expires_at=t + ttl_s,
+        )
     )
     return sid, csrf
 
@@ -123,7 +147,9 @@ async def session_for_cookie(conn: AsyncConnection, *, sid: str) -> Session | No
     """The live session behind a cookie value, with its owner."""
     row = (
         await conn.execute(
-            select(sessions.c.csrf, sessions.c.expires_at, tokens.c.id, tokens.c.name, tokens.c.role)
+            select(
+                sessions.c.csrf, sessions.c.expires_at, tokens.c.id, tokens.c.name, tokens.c.role
+            )
             .join(tokens, tokens.c.id == sessions.c.token_id)
             .where(sessions.c.id_hash == hash_secret(sid), tokens.c.revoked_at.is_(None))
         )

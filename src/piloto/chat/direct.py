@@ -47,23 +47,49 @@ async def parse_direct(conn: AsyncConnection, *, project_id: str, text: str) -> 
         ops = await services_repo.list_operations(conn, service_id=row.service.id, with_spec=True)
         op = next((o for o in ops if o.spec is not None and is_command_operation(o.spec)), None)
         if op is None:
-            raise DirectError(f"“{service}” has no /command operation; use /call for its other operations.")
-        return DirectPlan(f"Run `{command}` on {row.service.name}", [{"service": row.service.name, "operation": op.operation, "arguments": {"cmd": command}}])
+            raise DirectError(
+                f"“{service}” has no /command operation; use /call for its other operations."
+            )
+        return DirectPlan(
+            f"Run `{command}` on {row.service.name}",
+            [
+                {
+                    "service": row.service.name,
+                    "operation": op.operation,
+                    "arguments": {"cmd": command},
+                }
+            ],
+        )
     if head == "/call":
         parts = rest.split(None, 2)
         if len(parts) < 2:
-            raise DirectError("Usage: /call SERVICE OPERATION {json} — for example `/call demo system_info {}`.")
+            raise DirectError(
+                "Usage: /call SERVICE OPERATION {json} — for example `/call demo system_info {}`."
+            )
         service, operation = parts[0], parts[1]
         raw = parts[2] if len(parts) > 2 else "{}"
-        if operation.upper() in {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"} and raw.startswith("/"):
+        if operation.upper() in {
+            "GET",
+            "POST",
+            "PUT",
+            "PATCH",
+            "DELETE",
+            "HEAD",
+            "OPTIONS",
+        } and raw.startswith("/"):
             path, _, raw = raw.partition(" ")
             operation = f"{operation.upper()} {path}"
             raw = raw.strip() or "{}"
         try:
             arguments = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise DirectError(f"The arguments are not valid JSON ({exc.msg} at column {exc.colno}). Example: {{\"id\": 3}}") from exc
+            raise DirectError(
+                f'The arguments are not valid JSON ({exc.msg} at column {exc.colno}). Example: {{"id": 3}}'
+            ) from exc
         if not isinstance(arguments, dict):
-            raise DirectError("The arguments must be a JSON object, like {\"id\": 3}.")
-        return DirectPlan(f"Call {operation} on {service}", [{"service": service, "operation": operation, "arguments": arguments}])
+            raise DirectError('The arguments must be a JSON object, like {"id": 3}.')
+        return DirectPlan(
+            f"Call {operation} on {service}",
+            [{"service": service, "operation": operation, "arguments": arguments}],
+        )
     raise DirectError(f"Unknown command {shlex.quote(head)}. Try /help.")

@@ -34,14 +34,18 @@ def _words(text: str) -> set[str]:
     return {w for w in re.split(r"[^a-z0-9]+", text.lower()) if len(w) > 2}
 
 
-def render_catalogue(entries: Sequence[CatalogueEntry], *, budget_tokens: int, query: str = "") -> str:
+def render_catalogue(
+    entries: Sequence[CatalogueEntry], *, budget_tokens: int, query: str = ""
+) -> str:
     """The enabled operations, most relevant to ``query`` first, cut to the budget."""
     if not entries:
         return "No tool services are registered yet: you cannot act; say so if asked to."
     wanted = _words(query)
 
     def score(e: CatalogueEntry) -> int:
-        hay = _words(f"{e.service.name} {e.operation.operation} {e.operation.path} {e.operation.summary}")
+        hay = _words(
+            f"{e.service.name} {e.operation.operation} {e.operation.path} {e.operation.summary}"
+        )
         return len(wanted & hay)
 
     ranked = sorted(enumerate(entries), key=lambda p: (-score(p[1]), p[0]))
@@ -65,9 +69,12 @@ def render_catalogue(entries: Sequence[CatalogueEntry], *, budget_tokens: int, q
         lines.append(line)
         used += len(line) + 1
     omitted = len(entries) - len(lines)
-    text = "Catalogue (service · operation (method path) [risk] — summary — args, * = required):\n" + "\n".join(lines)
+    text = (
+        "Catalogue (service · operation (method path) [risk] — summary — args, * = required):\n"
+        + "\n".join(lines)
+    )
     if omitted:
-        text += f"\n… and {omitted} more operations not shown; you may name any of them as \"METHOD /path\"."
+        text += f'\n… and {omitted} more operations not shown; you may name any of them as "METHOD /path".'
     return text
 
 
@@ -76,7 +83,11 @@ def _as_model_message(m: Message) -> dict[str, Any]:
         return {"role": "user", "content": m.content}
     if m.role == "assistant":
         return {"role": "assistant", "content": m.content}
-    content = m.content if len(m.content) <= TOOL_OUTPUT_CHARS else m.content[:TOOL_OUTPUT_CHARS] + " …(shortened)"
+    content = (
+        m.content
+        if len(m.content) <= TOOL_OUTPUT_CHARS
+        else m.content[:TOOL_OUTPUT_CHARS] + " …(shortened)"
+    )
     # Run reports and tool outputs travel as the assistant's own notes, never as the user.
     return {"role": "assistant", "content": f"{DATA_MARK}\n{content}"}
 
@@ -100,5 +111,7 @@ def build_messages(
         remaining -= cost
     dropped = len(history) - len(kept)
     if dropped:
-        head.append({"role": "system", "content": f"({dropped} older messages omitted to fit the context.)"})
+        head.append(
+            {"role": "system", "content": f"({dropped} older messages omitted to fit the context.)"}
+        )
     return head + list(reversed(kept))

@@ -19,7 +19,14 @@ MESSAGES_PAGE_MAX = 200
 
 
 def _chat(r: Any) -> Chat:
-    return Chat(id=r.id, project_id=r.project_id, title=r.title, language=r.language, created_at=r.created_at, updated_at=r.updated_at)
+    return Chat(
+        id=r.id,
+        project_id=r.project_id,
+        title=r.title,
+        language=r.language,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
 
 
 def _clean_title(title: str) -> str:
@@ -29,15 +36,28 @@ def _clean_title(title: str) -> str:
     return cleaned
 
 
-async def create_chat(conn: AsyncConnection, *, project_id: str, title: str, language: str | None = None) -> Chat:
+async def create_chat(
+    conn: AsyncConnection, *, project_id: str, title: str, language: str | None = None
+) -> Chat:
     """Create a chat (and its state row) in a project."""
     await get_project(conn, project_id=project_id)
     t = now()
     cid = new_id()
     title = _clean_title(title)
-    await conn.execute(insert(chats).values(id=cid, project_id=project_id, title=title, language=language, created_at=t, updated_at=t))
+    await conn.execute(
+        insert(chats).values(
+            id=cid,
+            project_id=project_id,
+            title=title,
+            language=language,
+            created_at=t,
+            updated_at=t,
+        )
+    )
     await conn.execute(insert(chat_state).values(chat_id=cid, next_seq=0))
-    return Chat(id=cid, project_id=project_id, title=title, language=language, created_at=t, updated_at=t)
+    return Chat(
+        id=cid, project_id=project_id, title=title, language=language, created_at=t, updated_at=t
+    )
 
 
 async def get_chat(conn: AsyncConnection, *, chat_id: str) -> Chat:
@@ -52,12 +72,16 @@ async def list_chats(conn: AsyncConnection, *, project_id: str) -> list[Chat]:
     """A project's chats, newest first."""
     await get_project(conn, project_id=project_id)
     rows = await conn.execute(
-        select(chats).where(chats.c.project_id == project_id).order_by(chats.c.created_at.desc(), chats.c.id.desc())
+        select(chats)
+        .where(chats.c.project_id == project_id)
+        .order_by(chats.c.created_at.desc(), chats.c.id.desc())
     )
     return [_chat(r) for r in rows]
 
 
-async def update_chat(conn: AsyncConnection, *, chat_id: str, title: str | None = None, language: str | None = None) -> Chat:
+async def update_chat(
+    conn: AsyncConnection, *, chat_id: str, title: str | None = None, language: str | None = None
+) -> Chat:
     """Rename a chat or set its language."""
     chat = await get_chat(conn, chat_id=chat_id)
     values: dict[str, Any] = {"updated_at": now()}
@@ -95,12 +119,27 @@ async def append_message(
     ).scalar()
     if seq is None:
         raise NotFound("No such chat. It may have been deleted.")
-    msg = Message(id=new_id(), chat_id=chat_id, seq=int(seq), role=role, content=content, run_id=run_id, meta=meta, created_at=now())
+    msg = Message(
+        id=new_id(),
+        chat_id=chat_id,
+        seq=int(seq),
+        role=role,
+        content=content,
+        run_id=run_id,
+        meta=meta,
+        created_at=now(),
+    )
     await conn.execute(
         insert(messages).values(
-            id=msg.id, chat_id=chat_id, seq=msg.seq, role=role, content=content, run_id=run_id,
-            meta_json=json.dumps(meta) if meta is not None else None, created_at=msg.created_at,
-        )  # fmt: skip
+            id=msg.id,
+            chat_id=chat_id,
+            seq=msg.seq,
+            role=role,
+            content=content,
+            run_id=run_id,
+            meta_json=json.dumps(meta) if meta is not None else None,
+            created_at=msg.created_at,
+        )
     )
     await append_event(conn, chat_id=chat_id, type="message", data=msg.model_dump())
     return msg
@@ -113,12 +152,17 @@ def _message(r: Any) -> Message:
     )  # fmt: skip
 
 
-async def list_messages(conn: AsyncConnection, *, chat_id: str, after: int = 0, limit: int = 100) -> list[Message]:
+async def list_messages(
+    conn: AsyncConnection, *, chat_id: str, after: int = 0, limit: int = 100
+) -> list[Message]:
     """Messages with ``seq`` greater than ``after``, in order, at most ``limit`` (≤ 200)."""
     await get_chat(conn, chat_id=chat_id)
     limit = max(1, min(limit, MESSAGES_PAGE_MAX))
     rows = await conn.execute(
-        select(messages).where(messages.c.chat_id == chat_id, messages.c.seq > after).order_by(messages.c.seq).limit(limit)
+        select(messages)
+        .where(messages.c.chat_id == chat_id, messages.c.seq > after)
+        .order_by(messages.c.seq)
+        .limit(limit)
     )
     return [_message(r) for r in rows]
 
@@ -126,7 +170,10 @@ async def list_messages(conn: AsyncConnection, *, chat_id: str, after: int = 0, 
 async def recent_messages(conn: AsyncConnection, *, chat_id: str, limit: int) -> list[Message]:
     """The newest ``limit`` messages, returned oldest first (for the model's history)."""
     rows = await conn.execute(
-        select(messages).where(messages.c.chat_id == chat_id).order_by(messages.c.seq.desc()).limit(limit)
+        select(messages)
+        .where(messages.c.chat_id == chat_id)
+        .order_by(messages.c.seq.desc())
+        .limit(limit)
     )
     return [_message(r) for r in reversed(rows.all())]
 

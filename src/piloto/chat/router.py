@@ -16,7 +16,9 @@ router = APIRouter(prefix="/api", tags=["chats"])
 async def create_chat(body: ChatIn, db: DB, _: Operator) -> Chat:
     """Create a chat in a project."""
     async with db.write() as conn:
-        return await repo.create_chat(conn, project_id=body.project_id, title=body.title, language=body.language)
+        return await repo.create_chat(
+            conn, project_id=body.project_id, title=body.title, language=body.language
+        )
 
 
 @router.get("/projects/{project_id}/chats")
@@ -39,7 +41,9 @@ async def get_chat(chat_id: str, db: DB, _: Viewer) -> dict[str, object]:
 async def update_chat(chat_id: str, body: ChatPatch, db: DB, _: Operator) -> Chat:
     """Rename a chat or change its language."""
     async with db.write() as conn:
-        return await repo.update_chat(conn, chat_id=chat_id, title=body.title, language=body.language)
+        return await repo.update_chat(
+            conn, chat_id=chat_id, title=body.title, language=body.language
+        )
 
 
 @router.delete("/chats/{chat_id}")

@@ -34,7 +34,15 @@ async def send_message(
         raise Invalid("The message is empty.")
 
     async def handler() -> tuple[int, Any]:
-        return 200, (await send(deps, chat_id=body.chat_id, text=body.text, principal=principal)).public()
+        return 200, (
+            await send(deps, chat_id=body.chat_id, text=body.text, principal=principal)
+        ).public()
 
-    status, result = await run_idempotent(db, scope=f"{principal.token_id}:send", key=idempotency_key, body=body.model_dump(), handler=handler)
+    status, result = await run_idempotent(
+        db,
+        scope=f"{principal.token_id}:send",
+        key=idempotency_key,
+        body=body.model_dump(),
+        handler=handler,
+    )
     return JSONResponse(result, status_code=status)

@@ -14,8 +14,14 @@ from typing import Any
 from piloto.auth.tokens import Principal
 from piloto.chat import repo
 from piloto.chat.direct import DirectError, is_direct, parse_direct
-from piloto.chat.models import Message
-from piloto.chat.prompt import SYSTEM_PROMPT, CatalogueEntry, DATA_MARK, build_messages, render_catalogue
+from piloto.chat.models import Message, Role
+from piloto.chat.prompt import (
+    DATA_MARK,
+    SYSTEM_PROMPT,
+    CatalogueEntry,
+    build_messages,
+    render_catalogue,
+)
 from piloto.chat.toolcall import MCP_REQUEST_TOOL, ToolCallError, plan_from_tool_calls
 from piloto.errors import Forbidden, PilotoError
 from piloto.i18n import t
@@ -64,9 +70,19 @@ class TurnResult:
         }
 
 
-async def _say(deps: ChatDeps, chat_id: str, content: str, *, role: str = "assistant", run_id: str | None = None, meta: dict[str, Any] | None = None) -> Message:
+async def _say(
+    deps: ChatDeps,
+    chat_id: str,
+    content: str,
+    *,
+    role: Role = "assistant",
+    run_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Message:
     async with deps.db.write() as conn:
-        return await repo.append_message(conn, chat_id=chat_id, role=role, content=content, run_id=run_id, meta=meta)  # type: ignore[arg-type]
+        return await repo.append_message(
+            conn, chat_id=chat_id, role=role, content=content, run_id=run_id, meta=meta
+        )
 
 
 async def send(deps: ChatDeps, *, chat_id: str, text: str, principal: Principal) -> TurnResult:
@@ -75,7 +91,9 @@ async def send(deps: ChatDeps, *, chat_id: str, text: str, principal: Principal)
         raise Forbidden("Sending messages needs the operator role; your token is a viewer's.")
     async with deps.db.write() as conn:
         chat = await repo.get_chat(conn, chat_id=chat_id)
-        user_msg = await repo.append_message(conn, chat_id=chat_id, role="user", content=text, meta={"by": principal.name})
+        user_msg = await repo.append_message(
+            conn, chat_id=chat_id, role="user", content=text, meta={"by": principal.name}
+        )
     lang = chat.language or deps.settings.language
     result = TurnResult(user_msg)
     async with deps.db.read() as conn:
@@ -83,41 +101,105 @@ async def send(deps: ChatDeps, *, chat_id: str, text: str, principal: Principal)
     intent = Intent.OTHER if is_direct(text) else detect_intent(text)
 
     if intent in (Intent.CONFIRM, Intent.CANCEL, Intent.AMBIGUOUS):
-        handled = await _consent(deps, result, chat_id=chat_id, intent=intent, state=state, principal=principal, lang=lang)
+        handled = await _consent(
+            deps,
+            result,
+            chat_id=chat_id,
+            intent=intent,
+            state=state,
+            principal=principal,
+            lang=lang,
+        )
         if handled:
             return result
     if is_direct(text):
-        await _direct(deps, result, chat_id=chat_id, project_id=chat.project_id, text=text, principal=principal, lang=lang)
+        await _direct(
+            deps,
+            result,
+            chat_id=chat_id,
+            project_id=chat.project_id,
+            text=text,
+            principal=principal,
+            lang=lang,
+        )
         return result
     if deps.model is None:
         result.replies.append(await _say(deps, chat_id, t(lang, "direct_mode"), role="event"))
         return result
-    await _model_turn(deps, result, chat_id=chat_id, project_id=chat.project_id, principal=principal, lang=lang, query=text)
+    await _model_turn(
+        deps,
+        result,
+        chat_id=chat_id,
+        project_id=chat.project_id,
+        principal=principal,
+        lang=lang,
+        query=text,
+    )
     return result
 
 
-async def _consent(deps: ChatDeps, result: TurnResult, *, chat_id: str, intent: Intent, state: Any, principal: Principal, lang: str) -> bool:
+async def _consent(
+    deps: ChatDeps,
+    result: TurnResult,
+    *,
+    chat_id: str,
+    intent: Intent,
+    state: Any,
+    principal: Principal,
+    lang: str,
+) -> bool:
     """Answer a yes / no / unclear message; False when the message should go to the model."""
     if state.pending_run_id is None:
         if intent is Intent.CANCEL and state.active_run_id:
-            run = await _guarded(deps, result, chat_id, lambda: plans.cancel(deps.db, run_id=state.active_run_id, principal=principal, lang=lang))
+            run = await _guarded(
+                deps,
+                result,
+                chat_id,
+                lambda: plans.cancel(
+                    deps.db, run_id=state.active_run_id, principal=principal, lang=lang
+                ),
+            )
             result.run = run
             return True
         if intent is Intent.CONFIRM and state.active_run_id:
             async with deps.db.read() as conn:
-                active = await plans_repo.get_run(conn, run_id=state.active_run_id, with_steps=False)
-            result.replies.append(await _say(deps, chat_id, t(lang, "already_running", status=active.status), role="event"))
+                active = await plans_repo.get_run(
+                    conn, run_id=state.active_run_id, with_steps=False
+                )
+            result.replies.append(
+                await _say(
+                    deps, chat_id, t(lang, "already_running", status=active.status), role="event"
+                )
+            )
             return True
         if intent in (Intent.CONFIRM, Intent.CANCEL):
-            result.replies.append(await _say(deps, chat_id, t(lang, "no_plan_pending"), role="event"))
+            result.replies.append(
+                await _say(deps, chat_id, t(lang, "no_plan_pending"), role="event")
+            )
             return True
         return False
     async with deps.db.read() as conn:
         pending = await plans_repo.get_run(conn, run_id=state.pending_run_id, with_steps=False)
     if intent is Intent.CONFIRM:
-        result.run = await _guarded(deps, result, chat_id, lambda: plans.confirm(deps.db, run_id=pending.id, plan_hash_=pending.plan_hash, principal=principal, lang=lang))
+        result.run = await _guarded(
+            deps,
+            result,
+            chat_id,
+            lambda: plans.confirm(
+                deps.db,
+                run_id=pending.id,
+                plan_hash_=pending.plan_hash,
+                principal=principal,
+                lang=lang,
+            ),
+        )
     elif intent is Intent.CANCEL:
-        result.run = await _guarded(deps, result, chat_id, lambda: plans.cancel(deps.db, run_id=pending.id, principal=principal, lang=lang))
+        result.run = await _guarded(
+            deps,
+            result,
+            chat_id,
+            lambda: plans.cancel(deps.db, run_id=pending.id, principal=principal, lang=lang),
+        )
     else:
         result.replies.append(await _say(deps, chat_id, t(lang, "ambiguous"), role="event"))
     return True
@@ -133,20 +215,49 @@ async def _guarded(deps: ChatDeps, result: TurnResult, chat_id: str, action: Any
     # Other turns may have written meanwhile: reply with this run's own announcement.
     async with deps.db.read() as conn:
         recent = await repo.recent_messages(conn, chat_id=chat_id, limit=50)
-    mine = [m for m in recent if m.run_id == run.id and m.role == "event" and m.seq > result.message.seq]
+    mine = [
+        m for m in recent if m.run_id == run.id and m.role == "event" and m.seq > result.message.seq
+    ]
     result.replies.extend(mine[-1:])
     return run
 
 
-async def _propose(deps: ChatDeps, result: TurnResult, *, chat_id: str, summary: str, steps: list[dict[str, Any]], proposed_by: str, lang: str) -> None:
-    run = await plans.propose(deps.db, deps.registry, chat_id=chat_id, summary=summary, steps_in=steps, proposed_by=proposed_by, lang=lang, ttl_s=deps.settings.plan_ttl)
+async def _propose(
+    deps: ChatDeps,
+    result: TurnResult,
+    *,
+    chat_id: str,
+    summary: str,
+    steps: list[dict[str, Any]],
+    proposed_by: str,
+    lang: str,
+) -> None:
+    run = await plans.propose(
+        deps.db,
+        deps.registry,
+        chat_id=chat_id,
+        summary=summary,
+        steps_in=steps,
+        proposed_by=proposed_by,
+        lang=lang,
+        ttl_s=deps.settings.plan_ttl,
+    )
     result.run = run
     async with deps.db.read() as conn:
         msgs = await repo.recent_messages(conn, chat_id=chat_id, limit=2)
     result.replies.extend(m for m in msgs if m.run_id == run.id and m.seq > result.message.seq)
 
 
-async def _direct(deps: ChatDeps, result: TurnResult, *, chat_id: str, project_id: str, text: str, principal: Principal, lang: str) -> None:
+async def _direct(
+    deps: ChatDeps,
+    result: TurnResult,
+    *,
+    chat_id: str,
+    project_id: str,
+    text: str,
+    principal: Principal,
+    lang: str,
+) -> None:
     try:
         async with deps.db.read() as conn:
             plan = await parse_direct(conn, project_id=project_id, text=text)
@@ -157,9 +268,19 @@ async def _direct(deps: ChatDeps, result: TurnResult, *, chat_id: str, project_i
         result.replies.append(await _say(deps, chat_id, t(lang, "help")))
         return
     try:
-        await _propose(deps, result, chat_id=chat_id, summary=plan.summary, steps=plan.steps, proposed_by=principal.name, lang=lang)
+        await _propose(
+            deps,
+            result,
+            chat_id=chat_id,
+            summary=plan.summary,
+            steps=plan.steps,
+            proposed_by=principal.name,
+            lang=lang,
+        )
     except PlanInvalid as exc:
-        result.replies.append(await _say(deps, chat_id, t(lang, "invalid_plan", reason=exc.message), role="event"))
+        result.replies.append(
+            await _say(deps, chat_id, t(lang, "invalid_plan", reason=exc.message), role="event")
+        )
 
 
 async def catalogue_for(deps: ChatDeps, project_id: str) -> list[CatalogueEntry]:
@@ -175,7 +296,16 @@ async def catalogue_for(deps: ChatDeps, project_id: str) -> list[CatalogueEntry]
     return entries
 
 
-async def _model_turn(deps: ChatDeps, result: TurnResult, *, chat_id: str, project_id: str, principal: Principal, lang: str, query: str) -> None:
+async def _model_turn(
+    deps: ChatDeps,
+    result: TurnResult,
+    *,
+    chat_id: str,
+    project_id: str,
+    principal: Principal,
+    lang: str,
+    query: str,
+) -> None:
     assert deps.model is not None
     budget = deps.settings.llm_context_tokens
     entries = await catalogue_for(deps, project_id)
@@ -183,8 +313,13 @@ async def _model_turn(deps: ChatDeps, result: TurnResult, *, chat_id: str, proje
     async with deps.db.read() as conn:
         project = await get_project(conn, project_id=project_id)
         history = await repo.recent_messages(conn, chat_id=chat_id, limit=200)
-    system = SYSTEM_PROMPT.format(mark=DATA_MARK, language="Spanish" if lang == "es" else "English") + f"\nProject: {project.name}."
-    messages = build_messages(system=system, catalogue=catalogue, history=history, budget_tokens=budget)
+    system = (
+        SYSTEM_PROMPT.format(mark=DATA_MARK, language="Spanish" if lang == "es" else "English")
+        + f"\nProject: {project.name}."
+    )
+    messages = build_messages(
+        system=system, catalogue=catalogue, history=history, budget_tokens=budget
+    )
     for attempt in (1, 2):
         completion = await _complete(deps, chat_id, messages, lang)
         if completion is None:
@@ -196,14 +331,24 @@ async def _model_turn(deps: ChatDeps, result: TurnResult, *, chat_id: str, proje
         try:
             proposed = plan_from_tool_calls(completion.tool_calls)
             steps = [s.model_dump() for s in proposed.steps]
-            await _propose(deps, result, chat_id=chat_id, summary=proposed.summary, steps=steps, proposed_by=f"model:{deps.model.name} for {principal.name}", lang=lang)
+            await _propose(
+                deps,
+                result,
+                chat_id=chat_id,
+                summary=proposed.summary,
+                steps=steps,
+                proposed_by=f"model:{deps.model.name} for {principal.name}",
+                lang=lang,
+            )
             if completion.text.strip():
                 result.replies.insert(0, await _say(deps, chat_id, completion.text.strip()))
             return
         except (ToolCallError, PlanInvalid) as exc:
             reason = exc.message
             if attempt == 2:
-                result.replies.append(await _say(deps, chat_id, t(lang, "invalid_plan", reason=reason), role="event"))
+                result.replies.append(
+                    await _say(deps, chat_id, t(lang, "invalid_plan", reason=reason), role="event")
+                )
                 return
             # One chance to correct itself: the error goes back as the tool's result.
             messages.append({
@@ -211,7 +356,13 @@ async def _model_turn(deps: ChatDeps, result: TurnResult, *, chat_id: str, proje
                 "tool_calls": [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in completion.tool_calls],
             })  # fmt: skip
             for c in completion.tool_calls:
-                messages.append({"role": "tool", "tool_call_id": c.id, "content": f"Error, nothing was proposed: {reason}"})
+                messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": c.id,
+                        "content": f"Error, nothing was proposed: {reason}",
+                    }
+                )
 
 
 async def _last(deps: ChatDeps, chat_id: str) -> Message:
@@ -219,7 +370,9 @@ async def _last(deps: ChatDeps, chat_id: str) -> Message:
         return (await repo.recent_messages(conn, chat_id=chat_id, limit=1))[0]
 
 
-async def _complete(deps: ChatDeps, chat_id: str, messages: list[dict[str, Any]], lang: str) -> Completion | None:
+async def _complete(
+    deps: ChatDeps, chat_id: str, messages: list[dict[str, Any]], lang: str
+) -> Completion | None:
     """Call the model, streaming text into the event log; a failure becomes a stored message."""
     assert deps.model is not None
     buffer: list[str] = []
@@ -231,7 +384,9 @@ async def _complete(deps: ChatDeps, chat_id: str, messages: list[dict[str, Any]]
         if time.monotonic() - last_flush >= STREAM_FLUSH_S:
             last_flush = time.monotonic()
             async with deps.db.write() as conn:
-                await append_event(conn, chat_id=chat_id, type="typing", data={"text": "".join(buffer)})
+                await append_event(
+                    conn, chat_id=chat_id, type="typing", data={"text": "".join(buffer)}
+                )
 
     if deps.settings.log_prompts:
         log.info("prompt", extra={"chat_id": chat_id, "messages": messages})
@@ -239,8 +394,16 @@ async def _complete(deps: ChatDeps, chat_id: str, messages: list[dict[str, Any]]
     try:
         completion = await deps.model.complete(messages, tools=[MCP_REQUEST_TOOL], on_text=on_text)
     except ModelError as exc:
-        log.warning("model call failed", extra={"chat_id": chat_id, "kind": exc.kind, "status": exc.status})
-        await _say(deps, chat_id, exc.message(lang), role="event", meta={"kind": "model_error", "error": exc.kind, "retry_after_s": exc.retry_after_s})
+        log.warning(
+            "model call failed", extra={"chat_id": chat_id, "kind": exc.kind, "status": exc.status}
+        )
+        await _say(
+            deps,
+            chat_id,
+            exc.message(lang),
+            role="event",
+            meta={"kind": "model_error", "error": exc.kind, "retry_after_s": exc.retry_after_s},
+        )
         return None
     finally:
         MODEL_LATENCY.observe(time.perf_counter() - started)

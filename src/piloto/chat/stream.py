@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -21,7 +22,9 @@ router = APIRouter(prefix="/api", tags=["events"])
 POLL_S = 5.0
 
 
-async def event_stream(db: Database, chat_id: str, after: int, request: Request | None = None) -> AsyncIterator[ServerSentEvent]:
+async def event_stream(
+    db: Database, chat_id: str, after: int, request: Request | None = None
+) -> AsyncIterator[ServerSentEvent]:
     """Yield every event after ``after``, then wait for more until the client leaves."""
     wake = db.bus.subscribe(chat_id)
     try:
@@ -31,15 +34,15 @@ async def event_stream(db: Database, chat_id: str, after: int, request: Request 
                 batch = await read_events(conn, chat_id=chat_id, after=after)
             for ev in batch:
                 after = ev.id
-                yield ServerSentEvent(data=json.dumps(ev.data, default=str), event=ev.type, id=str(ev.id))
+                yield ServerSentEvent(
+                    data=json.dumps(ev.data, default=str), event=ev.type, id=str(ev.id)
+                )
             if len(batch) >= 500:
                 continue
             if request is not None and await request.is_disconnected():
                 return
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=POLL_S)
-            except TimeoutError:
-                pass
     finally:
         db.bus.unsubscribe(chat_id, wake)
 

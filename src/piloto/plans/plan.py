@@ -13,7 +13,11 @@ def canonical_plan(summary: str, steps: Sequence[Mapping[str, Any]]) -> dict[str
     return {
         "summary": summary,
         "steps": [
-            {"service": s["service"], "operation": s["operation"], "arguments": dict(s.get("arguments") or {})}
+            {
+                "service": s["service"],
+                "operation": s["operation"],
+                "arguments": dict(s.get("arguments") or {}),
+            }
             for s in steps
         ],
     }

@@ -35,7 +35,7 @@ def _step(r: Any) -> PlanStep:
 
 
 def _run(r: Any, step_rows: Iterable[Any] = ()) -> PlanRun:
-    data = {c: getattr(r, c) for c in runs.c.keys()}
+    data: dict[str, Any] = {c.name: getattr(r, c.name) for c in runs.c}
     return PlanRun(**data, steps=[_step(s) for s in step_rows])
 
 
@@ -57,11 +57,20 @@ async def insert_run(
     t = now()
     await conn.execute(
         insert(runs).values(
-            id=run_id, chat_id=chat_id, project_id=project_id, status="draft", summary=summary,
-            plan_json=plan_json, plan_hash=plan_hash, proposed_by=proposed_by,
-            approved_by_policy=False, supersedes_run_id=supersedes_run_id, created_at=t,
-            updated_at=t, expires_at=expires_at,
-        )  # fmt: skip
+            id=run_id,
+            chat_id=chat_id,
+            project_id=project_id,
+            status="draft",
+            summary=summary,
+            plan_json=plan_json,
+            plan_hash=plan_hash,
+            proposed_by=proposed_by,
+            approved_by_policy=False,
+            supersedes_run_id=supersedes_run_id,
+            created_at=t,
+            updated_at=t,
+            expires_at=expires_at,
+        )
     )
     rows = []
     for idx, spec in enumerate(step_specs):
@@ -83,7 +92,9 @@ async def get_run(conn: AsyncConnection, *, run_id: str, with_steps: bool = True
     if row is None:
         raise NotFound("No such run.")
     step_rows = (
-        (await conn.execute(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx))).all()
+        (
+            await conn.execute(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.idx))
+        ).all()
         if with_steps
         else []
     )
@@ -93,13 +104,24 @@ async def get_run(conn: AsyncConnection, *, run_id: str, with_steps: bool = True
 async def list_runs(conn: AsyncConnection, *, chat_id: str, limit: int = 50) -> list[PlanRun]:
     """A chat's runs, newest first, with steps."""
     rows = (
-        await conn.execute(select(runs).where(runs.c.chat_id == chat_id).order_by(runs.c.created_at.desc()).limit(limit))
+        await conn.execute(
+            select(runs)
+            .where(runs.c.chat_id == chat_id)
+            .order_by(runs.c.created_at.desc())
+            .limit(limit)
+        )
     ).all()
     return [await get_run(conn, run_id=r.id) for r in rows]
 
 
 async def transition(
-    conn: AsyncConnection, *, run_id: str, frm: str | Sequence[str], to: str, where: Any = None, **values: Any
+    conn: AsyncConnection,
+    *,
+    run_id: str,
+    frm: str | Sequence[str],
+    to: str,
+    where: Any = None,
+    **values: Any,
 ) -> None:
     """Move a run ``frm → to`` with one conditional UPDATE; say what was found when it loses."""
     sources = (frm,) if isinstance(frm, str) else tuple(frm)
@@ -119,7 +141,9 @@ async def transition(
     raise TransitionRejected(f"This plan is {found} now, so it cannot become {to}.", found=found)
 
 
-async def update_step(conn: AsyncConnection, *, step_id: str, expect: str | None = None, **values: Any) -> bool:
+async def update_step(
+    conn: AsyncConnection, *, step_id: str, expect: str | None = None, **values: Any
+) -> bool:
     """Change a step (conditionally on its status when ``expect`` is given)."""
     if "response" in values:
         values["response_json"] = json.dumps(values.pop("response"), default=str)
@@ -130,7 +154,9 @@ async def update_step(conn: AsyncConnection, *, step_id: str, expect: str | None
     return bool(res.rowcount == 1)
 
 
-async def set_chat_state(conn: AsyncConnection, *, chat_id: str, where: Any = None, **values: Any) -> bool:
+async def set_chat_state(
+    conn: AsyncConnection, *, chat_id: str, where: Any = None, **values: Any
+) -> bool:
     """Update the chat's run pointers (optionally only if ``where`` still holds)."""
     q = update(chat_state).where(chat_state.c.chat_id == chat_id)
     if where is not None:

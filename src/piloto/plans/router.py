@@ -69,10 +69,18 @@ async def confirm_run(
         async with db.read() as conn:
             run = await repo.get_run(conn, run_id=run_id, with_steps=False)
         lang = await _lang(db, run.chat_id, settings.language)
-        confirmed = await service.confirm(db, run_id=run_id, plan_hash_=body.plan_hash, principal=principal, lang=lang)
+        confirmed = await service.confirm(
+            db, run_id=run_id, plan_hash_=body.plan_hash, principal=principal, lang=lang
+        )
         return 200, confirmed.public()
 
-    status, result = await run_idempotent(db, scope=f"{principal.token_id}:confirm:{run_id}", key=idempotency_key, body=body.model_dump(), handler=handler)
+    status, result = await run_idempotent(
+        db,
+        scope=f"{principal.token_id}:confirm:{run_id}",
+        key=idempotency_key,
+        body=body.model_dump(),
+        handler=handler,
+    )
     return JSONResponse(result, status_code=status)
 
 
@@ -87,14 +95,29 @@ async def cancel_run(
         async with db.read() as conn:
             run = await repo.get_run(conn, run_id=run_id, with_steps=False)
         lang = await _lang(db, run.chat_id, settings.language)
-        return 200, (await service.cancel(db, run_id=run_id, principal=principal, lang=lang)).public()
+        return 200, (
+            await service.cancel(db, run_id=run_id, principal=principal, lang=lang)
+        ).public()
 
-    status, result = await run_idempotent(db, scope=f"{principal.token_id}:cancel:{run_id}", key=idempotency_key, body={}, handler=handler)
+    status, result = await run_idempotent(
+        db,
+        scope=f"{principal.token_id}:cancel:{run_id}",
+        key=idempotency_key,
+        body={},
+        handler=handler,
+    )
     return JSONResponse(result, status_code=status)
 
 
 @router.post("/runs/{run_id}/edit", status_code=201)
-async def edit_run(run_id: str, body: EditIn, db: DB, registry: Registry, settings: AppSettings, principal: Operator) -> dict[str, Any]:
+async def edit_run(
+    run_id: str,
+    body: EditIn,
+    db: DB,
+    registry: Registry,
+    settings: AppSettings,
+    principal: Operator,
+) -> dict[str, Any]:
     """Propose an edited copy of a draft (new hash); the old draft is superseded."""
     run, _ = await service.draft_steps(db, run_id=run_id)
     lang = await _lang(db, run.chat_id, settings.language)
@@ -107,9 +130,15 @@ async def edit_run(run_id: str, body: EditIn, db: DB, registry: Registry, settin
 
 
 @router.post("/runs/{run_id}/decision")
-async def decide(run_id: str, body: DecisionIn, db: DB, settings: AppSettings, principal: Operator) -> dict[str, Any]:
+async def decide(
+    run_id: str, body: DecisionIn, db: DB, settings: AppSettings, principal: Operator
+) -> dict[str, Any]:
     """For an interrupted run: retry the step, skip it, or abort the run."""
     async with db.read() as conn:
         run = await repo.get_run(conn, run_id=run_id, with_steps=False)
     lang = await _lang(db, run.chat_id, settings.language)
-    return (await service.decide_interrupted(db, run_id=run_id, decision=body.decision, principal=principal, lang=lang)).public()
+    return (
+        await service.decide_interrupted(
+            db, run_id=run_id, decision=body.decision, principal=principal, lang=lang
+        )
+    ).public()

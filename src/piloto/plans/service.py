@@ -25,7 +25,7 @@ from piloto.projects.repo import get_project
 from piloto.services.registry import ServiceRegistry
 from piloto.store.db import Database
 from piloto.store.ids import now
-from piloto.store.schema import chat_state, runs, steps
+from piloto.store.schema import chat_state, runs
 
 POLICY_ACTOR = "policy:auto-approve-reads"
 
@@ -37,8 +37,16 @@ def describe_steps(checked: Sequence[CheckedStep] | Sequence[Mapping[str, Any]])
         d = s if isinstance(s, Mapping) else s.__dict__
         args = d["arguments"]
         cmd = command_of(args)
-        shown = f"`{cmd}`" if cmd else ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)[:60]}" for k, v in list(args.items())[:4])
-        lines.append(f"{n}. **{d['service']}** · {d['operation']}{' — ' + shown if shown else ''} ({d.get('risk', 'write')})")
+        shown = (
+            f"`{cmd}`"
+            if cmd
+            else ", ".join(
+                f"{k}={json.dumps(v, ensure_ascii=False)[:60]}" for k, v in list(args.items())[:4]
+            )
+        )
+        lines.append(
+            f"{n}. **{d['service']}** · {d['operation']}{' — ' + shown if shown else ''} ({d.get('risk', 'write')})"
+        )
     return "\n".join(lines)
 
 
@@ -57,7 +65,9 @@ async def propose(
     async with db.write() as conn:
         chat = await chat_repo.get_chat(conn, chat_id=chat_id)
         project = await get_project(conn, project_id=chat.project_id)
-        checked = await check_plan(conn, registry, project_id=project.id, settings=project.settings, steps=steps_in)
+        checked = await check_plan(
+            conn, registry, project_id=project.id, settings=project.settings, steps=steps_in
+        )
         plan = canonical_plan(summary, [c.__dict__ for c in checked])
         state = await chat_repo.get_state(conn, chat_id=chat_id)
         superseded = None
@@ -65,7 +75,16 @@ async def propose(
             old = await repo.get_run(conn, run_id=state.pending_run_id, with_steps=False)
             if old.status == "draft":
                 await repo.transition(conn, run_id=old.id, frm="draft", to="superseded")
-                await append_audit(conn, actor=proposed_by, action="supersede", project_id=project.id, chat_id=chat_id, run_id=old.id, plan_hash=old.plan_hash, outcome="superseded")
+                await append_audit(
+                    conn,
+                    actor=proposed_by,
+                    action="supersede",
+                    project_id=project.id,
+                    chat_id=chat_id,
+                    run_id=old.id,
+                    plan_hash=old.plan_hash,
+                    outcome="superseded",
+                )
                 superseded = old.id
         h = plan_hash(plan)
         run_id = await repo.insert_run(
@@ -74,35 +93,76 @@ async def propose(
             expires_at=now() + ttl_s, supersedes_run_id=superseded,
         )  # fmt: skip
         await repo.set_chat_state(conn, chat_id=chat_id, pending_run_id=run_id)
-        await append_audit(conn, actor=proposed_by, action="propose", project_id=project.id, chat_id=chat_id, run_id=run_id, plan_hash=h, request_summary=summary)
+        await append_audit(
+            conn,
+            actor=proposed_by,
+            action="propose",
+            project_id=project.id,
+            chat_id=chat_id,
+            run_id=run_id,
+            plan_hash=h,
+            request_summary=summary,
+        )
         text = t(lang, "proposed", summary=summary, steps=describe_steps(checked))
         if superseded:
             text = t(lang, "superseded") + "\n\n" + text
-        await chat_repo.append_message(conn, chat_id=chat_id, role="assistant", content=text, run_id=run_id, meta={"kind": "plan", "plan_hash": h})
-        auto = project.settings.auto_approve_reads and all(c.risk == "read" and not c.is_command for c in checked)
+        await chat_repo.append_message(
+            conn,
+            chat_id=chat_id,
+            role="assistant",
+            content=text,
+            run_id=run_id,
+            meta={"kind": "plan", "plan_hash": h},
+        )
+        auto = project.settings.auto_approve_reads and all(
+            c.risk == "read" and not c.is_command for c in checked
+        )
         if auto and state.active_run_id is None:
             await _queue(conn, run_id=run_id, chat_id=chat_id, actor=POLICY_ACTOR, by_policy=True)
-            await append_audit(conn, actor=POLICY_ACTOR, action="confirm", project_id=project.id, chat_id=chat_id, run_id=run_id, plan_hash=h, outcome="queued")
-            await chat_repo.append_message(conn, chat_id=chat_id, role="event", content=t(lang, "auto_approved"), run_id=run_id)
+            await append_audit(
+                conn,
+                actor=POLICY_ACTOR,
+                action="confirm",
+                project_id=project.id,
+                chat_id=chat_id,
+                run_id=run_id,
+                plan_hash=h,
+                outcome="queued",
+            )
+            await chat_repo.append_message(
+                conn, chat_id=chat_id, role="event", content=t(lang, "auto_approved"), run_id=run_id
+            )
         else:
             await repo.emit_run(conn, run_id=run_id)
         return await repo.get_run(conn, run_id=run_id)
 
 
-async def _queue(conn: Any, *, run_id: str, chat_id: str, actor: str, by_policy: bool, expected_hash: str | None = None) -> None:
+async def _queue(
+    conn: Any,
+    *,
+    run_id: str,
+    chat_id: str,
+    actor: str,
+    by_policy: bool,
+    expected_hash: str | None = None,
+) -> None:
     where = runs.c.plan_hash == expected_hash if expected_hash else None
     await repo.transition(
         conn, run_id=run_id, frm="draft", to="queued", where=where,
         confirmed_by=actor, confirmed_at=now(), approved_by_policy=by_policy,
     )  # fmt: skip
-    await repo.set_chat_state(conn, chat_id=chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run_id)
+    await repo.set_chat_state(
+        conn, chat_id=chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run_id
+    )
     await repo.set_chat_state(conn, chat_id=chat_id, active_run_id=run_id)
 
 
 ConfirmOutcome = Literal["queued", "expired"]
 
 
-async def confirm(db: Database, *, run_id: str, plan_hash_: str, principal: Principal, lang: str) -> PlanRun:
+async def confirm(
+    db: Database, *, run_id: str, plan_hash_: str, principal: Principal, lang: str
+) -> PlanRun:
     """Confirm exactly this plan: one compare-and-swap ``draft → queued`` on its hash."""
     if not principal.can("operator"):
         raise Forbidden(t(lang, "viewer_cannot_confirm"), code="viewer")
@@ -110,7 +170,12 @@ async def confirm(db: Database, *, run_id: str, plan_hash_: str, principal: Prin
     async with db.write() as conn:
         run = await repo.get_run(conn, run_id=run_id, with_steps=False)
         if run.status != "draft":
-            raise Conflict(f"This plan is {run.status}; only a draft can be confirmed.", code="not_draft", status=run.status, run_id=run.id)
+            raise Conflict(
+                f"This plan is {run.status}; only a draft can be confirmed.",
+                code="not_draft",
+                status=run.status,
+                run_id=run.id,
+            )
         if plan_hash_ != run.plan_hash:
             raise Conflict(
                 "The plan changed since you saw it (its hash differs). Review the current plan and confirm again.",
@@ -123,10 +188,37 @@ async def confirm(db: Database, *, run_id: str, plan_hash_: str, principal: Prin
             state = await chat_repo.get_state(conn, chat_id=run.chat_id)
             if state.active_run_id and state.active_run_id != run_id:
                 active = await repo.get_run(conn, run_id=state.active_run_id, with_steps=False)
-                raise Conflict(t(lang, "already_running", status=active.status), code="already_running", status=active.status, run_id=active.id)
-            await _queue(conn, run_id=run_id, chat_id=run.chat_id, actor=principal.name, by_policy=False, expected_hash=plan_hash_)
-            await append_audit(conn, actor=principal.name, action="confirm", project_id=run.project_id, chat_id=run.chat_id, run_id=run_id, plan_hash=run.plan_hash, outcome="queued")
-            await chat_repo.append_message(conn, chat_id=run.chat_id, role="event", content=t(lang, "confirmed", actor=principal.name), run_id=run_id)
+                raise Conflict(
+                    t(lang, "already_running", status=active.status),
+                    code="already_running",
+                    status=active.status,
+                    run_id=active.id,
+                )
+            await _queue(
+                conn,
+                run_id=run_id,
+                chat_id=run.chat_id,
+                actor=principal.name,
+                by_policy=False,
+                expected_hash=plan_hash_,
+            )
+            await append_audit(
+                conn,
+                actor=principal.name,
+                action="confirm",
+                project_id=run.project_id,
+                chat_id=run.chat_id,
+                run_id=run_id,
+                plan_hash=run.plan_hash,
+                outcome="queued",
+            )
+            await chat_repo.append_message(
+                conn,
+                chat_id=run.chat_id,
+                role="event",
+                content=t(lang, "confirmed", actor=principal.name),
+                run_id=run_id,
+            )
             outcome = "queued"
     if outcome == "expired":
         raise Conflict(t(lang, "expired"), code="expired", status="expired", run_id=run_id)
@@ -136,15 +228,33 @@ async def confirm(db: Database, *, run_id: str, plan_hash_: str, principal: Prin
 
 async def _expire(conn: Any, run: PlanRun, lang: str) -> None:
     await repo.transition(conn, run_id=run.id, frm="draft", to="expired")
-    await repo.set_chat_state(conn, chat_id=run.chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run.id)
-    await append_audit(conn, actor="system", action="expire", project_id=run.project_id, chat_id=run.chat_id, run_id=run.id, plan_hash=run.plan_hash, outcome="expired")
-    await chat_repo.append_message(conn, chat_id=run.chat_id, role="event", content=t(lang, "expired"), run_id=run.id)
+    await repo.set_chat_state(
+        conn, chat_id=run.chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run.id
+    )
+    await append_audit(
+        conn,
+        actor="system",
+        action="expire",
+        project_id=run.project_id,
+        chat_id=run.chat_id,
+        run_id=run.id,
+        plan_hash=run.plan_hash,
+        outcome="expired",
+    )
+    await chat_repo.append_message(
+        conn, chat_id=run.chat_id, role="event", content=t(lang, "expired"), run_id=run.id
+    )
 
 
 async def expire_drafts(db: Database, *, lang: str = "en") -> int:
     """Expire every draft past its TTL; returns how many."""
     async with db.read() as conn:
-        ids = [r.id for r in await conn.execute(select(runs.c.id).where(runs.c.status == "draft", runs.c.expires_at < now()))]
+        ids = [
+            r.id
+            for r in await conn.execute(
+                select(runs.c.id).where(runs.c.status == "draft", runs.c.expires_at < now())
+            )
+        ]
     count = 0
     for run_id in ids:
         async with db.write() as conn:
@@ -157,8 +267,12 @@ async def expire_drafts(db: Database, *, lang: str = "en") -> int:
 
 async def finish_chat_state(conn: Any, *, run: PlanRun, status: str) -> None:
     """Clear the chat's active run and record the last one."""
-    await repo.set_chat_state(conn, chat_id=run.chat_id, active_run_id=None, where=chat_state.c.active_run_id == run.id)
-    await repo.set_chat_state(conn, chat_id=run.chat_id, last_run_id=run.id, last_run_status=status, last_run_at=now())
+    await repo.set_chat_state(
+        conn, chat_id=run.chat_id, active_run_id=None, where=chat_state.c.active_run_id == run.id
+    )
+    await repo.set_chat_state(
+        conn, chat_id=run.chat_id, last_run_id=run.id, last_run_status=status, last_run_at=now()
+    )
 
 
 async def cancel(db: Database, *, run_id: str, principal: Principal, lang: str) -> PlanRun:
@@ -168,20 +282,57 @@ async def cancel(db: Database, *, run_id: str, principal: Principal, lang: str) 
     async with db.write() as conn:
         run = await repo.get_run(conn, run_id=run_id, with_steps=False)
         if run.status == "draft":
-            await repo.transition(conn, run_id=run_id, frm="draft", to="cancelled", cancelled_by=principal.name, finished_at=now())
-            await repo.set_chat_state(conn, chat_id=run.chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run_id)
+            await repo.transition(
+                conn,
+                run_id=run_id,
+                frm="draft",
+                to="cancelled",
+                cancelled_by=principal.name,
+                finished_at=now(),
+            )
+            await repo.set_chat_state(
+                conn,
+                chat_id=run.chat_id,
+                pending_run_id=None,
+                where=chat_state.c.pending_run_id == run_id,
+            )
             text = t(lang, "cancelled", actor=principal.name)
         elif run.status in ("queued", "interrupted"):
-            await repo.transition(conn, run_id=run_id, frm=run.status, to="cancelled", cancelled_by=principal.name, finished_at=now())
+            await repo.transition(
+                conn,
+                run_id=run_id,
+                frm=run.status,
+                to="cancelled",
+                cancelled_by=principal.name,
+                finished_at=now(),
+            )
             await finish_chat_state(conn, run=run, status="cancelled")
             text = t(lang, "cancelled", actor=principal.name)
         elif run.status == "running":
-            await repo.transition(conn, run_id=run_id, frm="running", to="cancelling", cancelled_by=principal.name)
+            await repo.transition(
+                conn, run_id=run_id, frm="running", to="cancelling", cancelled_by=principal.name
+            )
             text = t(lang, "cancelling")
         else:
-            raise Conflict(f"This plan is {run.status}; there is nothing to cancel.", code="not_cancellable", status=run.status, run_id=run_id)
-        await append_audit(conn, actor=principal.name, action="cancel", project_id=run.project_id, chat_id=run.chat_id, run_id=run_id, plan_hash=run.plan_hash, outcome=run.status)
-        await chat_repo.append_message(conn, chat_id=run.chat_id, role="event", content=text, run_id=run_id)
+            raise Conflict(
+                f"This plan is {run.status}; there is nothing to cancel.",
+                code="not_cancellable",
+                status=run.status,
+                run_id=run_id,
+            )
+        await append_audit(
+            conn,
+            actor=principal.name,
+            action="cancel",
+            project_id=run.project_id,
+            chat_id=run.chat_id,
+            run_id=run_id,
+            plan_hash=run.plan_hash,
+            outcome=run.status,
+        )
+        await chat_repo.append_message(
+            conn, chat_id=run.chat_id, role="event", content=text, run_id=run_id
+        )
     async with db.read() as conn:
         return await repo.get_run(conn, run_id=run_id)
 
@@ -189,7 +340,9 @@ async def cancel(db: Database, *, run_id: str, principal: Principal, lang: str) 
 Decision = Literal["retry", "skip", "abort"]
 
 
-async def decide_interrupted(db: Database, *, run_id: str, decision: Decision, principal: Principal, lang: str) -> PlanRun:
+async def decide_interrupted(
+    db: Database, *, run_id: str, decision: Decision, principal: Principal, lang: str
+) -> PlanRun:
     """A person's answer for a step whose outcome is unknown: retry it, skip it, or abort."""
     if not principal.can("operator"):
         raise Forbidden(t(lang, "viewer_cannot_confirm"), code="viewer")
@@ -198,15 +351,41 @@ async def decide_interrupted(db: Database, *, run_id: str, decision: Decision, p
     async with db.write() as conn:
         run = await repo.get_run(conn, run_id=run_id)
         if run.status != "interrupted":
-            raise Conflict(f"This plan is {run.status}, not interrupted.", code="not_interrupted", status=run.status)
+            raise Conflict(
+                f"This plan is {run.status}, not interrupted.",
+                code="not_interrupted",
+                status=run.status,
+            )
         step = next((s for s in run.steps if s.status == "interrupted"), None)
         if step is None:
             raise NotFound("This run has no interrupted step.")
         new_status = "pending" if decision == "retry" else "skipped"
         await repo.update_step(conn, step_id=step.id, expect="interrupted", status=new_status)
-        await repo.transition(conn, run_id=run_id, frm="interrupted", to="queued", lease_owner=None, lease_expires_at=None)
-        await append_audit(conn, actor=principal.name, action=f"step.{decision}", project_id=run.project_id, chat_id=run.chat_id, run_id=run_id, step_id=step.id, plan_hash=run.plan_hash)
-        await chat_repo.append_message(conn, chat_id=run.chat_id, role="event", content=f"{principal.name}: {decision} step {step.idx + 1}.", run_id=run_id)
+        await repo.transition(
+            conn,
+            run_id=run_id,
+            frm="interrupted",
+            to="queued",
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        await append_audit(
+            conn,
+            actor=principal.name,
+            action=f"step.{decision}",
+            project_id=run.project_id,
+            chat_id=run.chat_id,
+            run_id=run_id,
+            step_id=step.id,
+            plan_hash=run.plan_hash,
+        )
+        await chat_repo.append_message(
+            conn,
+            chat_id=run.chat_id,
+            role="event",
+            content=f"{principal.name}: {decision} step {step.idx + 1}.",
+            run_id=run_id,
+        )
     async with db.read() as conn:
         return await repo.get_run(conn, run_id=run_id)
 
@@ -216,7 +395,12 @@ async def draft_steps(db: Database, *, run_id: str) -> tuple[PlanRun, list[dict[
     async with db.read() as conn:
         run = await repo.get_run(conn, run_id=run_id)
     if run.status != "draft":
-        raise Conflict(f"This plan is {run.status}; only a draft can be edited.", code="not_draft", status=run.status)
-    return run, [{"service": s.service, "operation": s.operation, "arguments": s.arguments} for s in run.steps]
-
-
+        raise Conflict(
+            f"This plan is {run.status}; only a draft can be edited.",
+            code="not_draft",
+            status=run.status,
+        )
+    return run, [
+        {"service": s.service, "operation": s.operation, "arguments": s.arguments}
+        for s in run.steps
+    ]

@@ -66,7 +66,9 @@ async def check_plan(
     if not steps:
         raise PlanInvalid(["the plan has no steps"])
     if len(steps) > settings.max_steps:
-        raise PlanInvalid([f"the plan has {len(steps)} steps; this project allows at most {settings.max_steps}"])
+        raise PlanInvalid(
+            [f"the plan has {len(steps)} steps; this project allows at most {settings.max_steps}"]
+        )
     problems: list[str] = []
     checked: list[CheckedStep] = []
     limits = command_limits(settings)
@@ -74,7 +76,9 @@ async def check_plan(
         service, operation = str(step.get("service", "")), str(step.get("operation", ""))
         arguments = dict(step.get("arguments") or {})
         try:
-            resolved = await registry.resolve(conn, project_id=project_id, service=service, operation=operation)
+            resolved = await registry.resolve(
+                conn, project_id=project_id, service=service, operation=operation
+            )
             registry.check_arguments(resolved, arguments)
         except Invalid as exc:
             problems.append(f"step {n}: {exc.message}")
@@ -91,9 +95,14 @@ async def check_plan(
             risk = decision.risk
         checked.append(
             CheckedStep(
-                service=resolved.service.name, operation=resolved.operation.operation, arguments=arguments,
-                risk=risk, is_command=is_cmd, idempotent=spec.idempotent, kind=resolved.service.kind,
-            )  # fmt: skip
+                service=resolved.service.name,
+                operation=resolved.operation.operation,
+                arguments=arguments,
+                risk=risk,
+                is_command=is_cmd,
+                idempotent=spec.idempotent,
+                kind=resolved.service.kind,
+            )
         )
     if problems:
         raise PlanInvalid(problems)

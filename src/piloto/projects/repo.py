@@ -28,7 +28,9 @@ def _row(r: Any) -> Project:
     )  # fmt: skip
 
 
-async def create_project(conn: AsyncConnection, *, name: str, settings: ProjectSettings | None = None) -> Project:
+async def create_project(
+    conn: AsyncConnection, *, name: str, settings: ProjectSettings | None = None
+) -> Project:
     """Create a project; 409 when the name is taken."""
     name = _clean_name(name)
     if await find_project_by_name(conn, name=name) is not None:
@@ -38,7 +40,13 @@ async def create_project(conn: AsyncConnection, *, name: str, settings: ProjectS
     settings = settings or ProjectSettings()
     try:
         await conn.execute(
-            insert(projects).values(id=pid, name=name, settings_json=settings.model_dump_json(), created_at=t, updated_at=t)
+            insert(projects).values(
+                id=pid,
+                name=name,
+                settings_json=settings.model_dump_json(),
+                created_at=t,
+                updated_at=t,
+            )
         )
     except IntegrityError as exc:
         raise Conflict(f"A project named “{name}” already exists.") from exc
@@ -65,7 +73,11 @@ async def list_projects(conn: AsyncConnection) -> list[Project]:
 
 
 async def update_project(
-    conn: AsyncConnection, *, project_id: str, name: str | None = None, settings: ProjectSettings | None = None
+    conn: AsyncConnection,
+    *,
+    project_id: str,
+    name: str | None = None,
+    settings: ProjectSettings | None = None,
 ) -> Project:
     """Rename a project or change its settings."""
     current = await get_project(conn, project_id=project_id)
@@ -79,7 +91,10 @@ async def update_project(
     if settings is not None:
         values["settings_json"] = settings.model_dump_json()
     await conn.execute(update(projects).where(projects.c.id == project_id).values(**values))
-    return current.model_copy(update={k: v for k, v in (("name", name), ("settings", settings)) if v is not None} | {"updated_at": values["updated_at"]})
+    return current.model_copy(
+        update={k: v for k, v in (("name", name), ("settings", settings)) if v is not None}
+        | {"updated_at": values["updated_at"]}
+    )
 
 
 async def delete_project(conn: AsyncConnection, *, project_id: str) -> None:

@@ -35,12 +35,16 @@ async def get_project(project_id: str, db: DB, _: Viewer) -> Project:
 
 
 @router.patch("/{project_id}")
-async def update_project(project_id: str, body: ProjectPatch, db: DB, principal: Operator) -> Project:
+async def update_project(
+    project_id: str, body: ProjectPatch, db: DB, principal: Operator
+) -> Project:
     """Rename a project; changing its settings (policy) needs an admin."""
     if body.settings is not None and not principal.can("admin"):
         raise Forbidden("Changing a project's settings needs the admin role.")
     async with db.write() as conn:
-        return await repo.update_project(conn, project_id=project_id, name=body.name, settings=body.settings)
+        return await repo.update_project(
+            conn, project_id=project_id, name=body.name, settings=body.settings
+        )
 
 
 @router.delete("/{project_id}")

@@ -21,11 +21,21 @@ class ServiceIn(BaseModel):
     project_id: str | None = Field(default=None, max_length=64)
     base_url: str | None = Field(default=None, max_length=2000)
     doc_url: str | None = Field(default=None, max_length=2000)
-    document: str | None = Field(default=None, max_length=32 * 1024 * 1024, description="An uploaded OpenAPI document (JSON or YAML)")
-    command: list[str] | None = Field(default=None, max_length=64, description="MCP over stdio: program and arguments")
-    env: dict[str, str] | None = Field(default=None, description="MCP over stdio: environment (kept encrypted)")
+    document: str | None = Field(
+        default=None,
+        max_length=32 * 1024 * 1024,
+        description="An uploaded OpenAPI document (JSON or YAML)",
+    )
+    command: list[str] | None = Field(
+        default=None, max_length=64, description="MCP over stdio: program and arguments"
+    )
+    env: dict[str, str] | None = Field(
+        default=None, description="MCP over stdio: environment (kept encrypted)"
+    )
     url: str | None = Field(default=None, max_length=2000, description="MCP over streamable HTTP")
-    headers: dict[str, str] | None = Field(default=None, description="Credentials sent as headers (kept encrypted)")
+    headers: dict[str, str] | None = Field(
+        default=None, description="Credentials sent as headers (kept encrypted)"
+    )
     bearer_token: str | None = Field(default=None, max_length=4000)
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     allow_offline: bool = False
@@ -36,7 +46,9 @@ class ServiceIn(BaseModel):
     def _name(cls, value: str) -> str:
         value = value.strip().lower()
         if not NAME_RE.match(value):
-            raise ValueError("use lower-case letters, digits, '-' or '_' (start with a letter or digit)")
+            raise ValueError(
+                "use lower-case letters, digits, '-' or '_' (start with a letter or digit)"
+            )
         return value
 
 

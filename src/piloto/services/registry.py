@@ -25,7 +25,6 @@ from piloto.services.models import InvokeResult, OperationSpec
 from piloto.services.netguard import AddressRefused, NetPolicy, guarded_client
 from piloto.services.openapi import DiscoveryError, SpecError, discover_openapi, parse_openapi
 from piloto.services.records import Operation, Service, ServiceIn
-from piloto.services.repo import ServiceRow
 from piloto.services.urls import normalize_base_url, same_origin
 from piloto.store.db import Database
 
@@ -45,7 +44,9 @@ class Resolved:
 class ServiceRegistry:
     """Owns the HTTP client and the MCP sessions; every call re-checks the allowlist."""
 
-    def __init__(self, *, db: Database, box: SecretBox, net: NetPolicy, max_bytes: int = 1024 * 1024) -> None:
+    def __init__(
+        self, *, db: Database, box: SecretBox, net: NetPolicy, max_bytes: int = 1024 * 1024
+    ) -> None:
         self.db = db
         self.box = box
         self.net = net
@@ -79,7 +80,9 @@ class ServiceRegistry:
     def _mcp_config(self, svc: Service, enc: str | None) -> McpConfig:
         headers, env = self._split(enc)
         if svc.command:
-            return McpConfig(transport="stdio", command=tuple(svc.command), env=env, timeout_s=svc.timeout_s)
+            return McpConfig(
+                transport="stdio", command=tuple(svc.command), env=env, timeout_s=svc.timeout_s
+            )
         return McpConfig(transport="http", url=svc.url, headers=headers, timeout_s=svc.timeout_s)
 
     async def register(self, data: ServiceIn, *, actor: str) -> Service:
@@ -110,7 +113,9 @@ class ServiceRegistry:
             await append_audit(conn, actor=actor, action="service.register", project_id=data.project_id,
                                request_summary=f"{data.kind} {data.name} {base_url or data.url or ' '.join(data.command or [])}")  # fmt: skip
         try:
-            return await self._discover_and_store(sid, document=data.document, strict=not data.allow_offline)
+            return await self._discover_and_store(
+                sid, document=data.document, strict=not data.allow_offline
+            )
         except Exception:
             async with self.db.write() as conn:
                 await repo.delete_service(conn, service_id=sid)
@@ -120,29 +125,58 @@ class ServiceRegistry:
         """Discover again; keeps the admin's per-operation choices."""
         return await self._discover_and_store(service_id, document=None, strict=False)
 
-    async def _discover_and_store(self, service_id: str, *, document: str | None, strict: bool) -> Service:
+    async def _discover_and_store(
+        self, service_id: str, *, document: str | None, strict: bool
+    ) -> Service:
         async with self.db.read() as conn:
             row = await repo.get_service(conn, service_id=service_id)
         svc = row.service
         title: str | None = None
+        call_base: str | None
         try:
             if svc.kind == "openapi":
                 assert svc.base_url is not None
-                call_base, doc_url, specs, title = await self._discover_openapi(svc, row.credentials_enc, document)
+                call_base, doc_url, specs, title = await self._discover_openapi(
+                    svc, row.credentials_enc, document
+                )
             else:
-                specs = await self.mcp.list_tools(svc.id, self._mcp_config(svc, row.credentials_enc))
+                specs = await self.mcp.list_tools(
+                    svc.id, self._mcp_config(svc, row.credentials_enc)
+                )
                 call_base, doc_url = svc.base_url, None
-        except (DiscoveryError, SpecError, AddressRefused, OSError, httpx.HTTPError, TimeoutError, RuntimeError, ValueError) as exc:
+        except (
+            DiscoveryError,
+            SpecError,
+            AddressRefused,
+            OSError,
+            httpx.HTTPError,
+            TimeoutError,
+            RuntimeError,
+            ValueError,
+        ) as exc:
             message = str(exc) or exc.__class__.__name__
             if strict:
-                kind = "Discovery failed" if not isinstance(exc, SpecError) else "The OpenAPI document is broken"
-                raise Invalid(f"{kind}: {message}. Fix it, or register with allow_offline to retry later.") from exc
+                kind = (
+                    "Discovery failed"
+                    if not isinstance(exc, SpecError)
+                    else "The OpenAPI document is broken"
+                )
+                raise Invalid(
+                    f"{kind}: {message}. Fix it, or register with allow_offline to retry later."
+                ) from exc
             async with self.db.write() as conn:
-                await repo.set_status(conn, service_id=service_id, status="offline" if not isinstance(exc, SpecError) else "error", error=message)
+                await repo.set_status(
+                    conn,
+                    service_id=service_id,
+                    status="offline" if not isinstance(exc, SpecError) else "error",
+                    error=message,
+                )
                 return (await repo.get_service(conn, service_id=service_id)).service
         async with self.db.write() as conn:
             await repo.replace_operations(conn, service_id=service_id, specs=specs)
-            await repo.update_service(conn, service_id=service_id, base_url=call_base, doc_url=doc_url or svc.doc_url)
+            await repo.update_service(
+                conn, service_id=service_id, base_url=call_base, doc_url=doc_url or svc.doc_url
+            )
             await repo.set_status(conn, service_id=service_id, status="online", title=title)
             return (await repo.get_service(conn, service_id=service_id)).service
 
@@ -155,7 +189,9 @@ class ServiceRegistry:
             spec = await asyncio.to_thread(parse_openapi, document, source_url=svc.base_url)
             doc_url = None
         else:
-            doc_url, spec = await discover_openapi(svc.base_url, client=self.http, doc_url=svc.doc_url, headers=headers)
+            doc_url, spec = await discover_openapi(
+                svc.base_url, client=self.http, doc_url=svc.doc_url, headers=headers
+            )
         call_base = svc.base_url
         # A document may name its own server; follow it only on the registered origin.
         if spec.server_url and same_origin(spec.server_url, svc.base_url):
@@ -165,16 +201,20 @@ class ServiceRegistry:
     async def retry_offline(self) -> None:
         """Try again every service left offline (called periodically)."""
         async with self.db.read() as conn:
-            offline = [s for s in await repo.list_services(conn) if s.status == "offline" and s.enabled]
+            offline = [
+                s for s in await repo.list_services(conn) if s.status == "offline" and s.enabled
+            ]
         for svc in offline:
             try:
                 await self.refresh(svc.id)
-            except Exception:  # noqa: BLE001 - one broken service must not stop the others
+            except Exception:
                 log.warning("refresh of an offline service failed", extra={"service": svc.name})
 
     # -- resolution and invocation ---------------------------------------------------------
 
-    async def resolve(self, conn: Any, *, project_id: str, service: str, operation: str) -> Resolved:
+    async def resolve(
+        self, conn: Any, *, project_id: str, service: str, operation: str
+    ) -> Resolved:
         """The enabled operation a step names; Invalid with a reason otherwise."""
         row = await repo.find_service(conn, project_id=project_id, name=service)
         if row is None:
@@ -197,19 +237,39 @@ class ServiceRegistry:
                 raise Invalid(str(exc)) from exc
 
     async def invoke(
-        self, *, project_id: str, service: str, operation: str, arguments: Mapping[str, Any], idempotency_key: str | None
+        self,
+        *,
+        project_id: str,
+        service: str,
+        operation: str,
+        arguments: Mapping[str, Any],
+        idempotency_key: str | None,
     ) -> InvokeResult:
         """One call of one allowed operation (``invoke_mcp_sync`` of the original plan)."""
         async with self.db.read() as conn:
             try:
-                resolved = await self.resolve(conn, project_id=project_id, service=service, operation=operation)
+                resolved = await self.resolve(
+                    conn, project_id=project_id, service=service, operation=operation
+                )
             except Invalid as exc:
                 raise Forbidden(f"Not allowed: {exc}.") from exc
         svc = resolved.service
         if svc.kind == "mcp":
-            return await self.mcp.call_tool(svc.id, self._mcp_config(svc, resolved.credentials_enc), resolved.spec.path, arguments)
+            return await self.mcp.call_tool(
+                svc.id,
+                self._mcp_config(svc, resolved.credentials_enc),
+                resolved.spec.path,
+                arguments,
+            )
         if svc.base_url is None:
             raise NotFound(f"service “{service}” has no base URL")
         headers, _ = self._split(resolved.credentials_enc)
-        target = HttpTarget(base_url=svc.base_url, headers=headers, timeout_s=svc.timeout_s, max_bytes=self.max_bytes)
-        return await invoke_http(target, resolved.spec, arguments, client=self.http, idempotency_key=idempotency_key)
+        target = HttpTarget(
+            base_url=svc.base_url,
+            headers=headers,
+            timeout_s=svc.timeout_s,
+            max_bytes=self.max_bytes,
+        )
+        return await invoke_http(
+            target, resolved.spec, arguments, client=self.http, idempotency_key=idempotency_key
+        )

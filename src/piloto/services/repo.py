@@ -50,12 +50,22 @@ async def insert_service(
     sid = new_id()
     await conn.execute(
         insert(services).values(
-            id=sid, scope=scope, name=data.name, kind=data.kind, base_url=base_url,
-            doc_url=data.doc_url, command_json=json.dumps(data.command) if data.command else None,
-            url=data.url, credentials_enc=credentials_enc, timeout_s=data.timeout_s,
-            allow_offline=data.allow_offline, enabled=True,
-            honours_idempotency=data.honours_idempotency, status="offline", created_at=now(),
-        )  # fmt: skip
+            id=sid,
+            scope=scope,
+            name=data.name,
+            kind=data.kind,
+            base_url=base_url,
+            doc_url=data.doc_url,
+            command_json=json.dumps(data.command) if data.command else None,
+            url=data.url,
+            credentials_enc=credentials_enc,
+            timeout_s=data.timeout_s,
+            allow_offline=data.allow_offline,
+            enabled=True,
+            honours_idempotency=data.honours_idempotency,
+            status="offline",
+            created_at=now(),
+        )
     )
     return sid
 
@@ -66,7 +76,11 @@ async def get_service(conn: AsyncConnection, *, service_id: str) -> ServiceRow:
     if row is None:
         raise NotFound("No such service. It may have been removed.")
     count = (
-        await conn.execute(select(func.count()).select_from(operations).where(operations.c.service_id == service_id))
+        await conn.execute(
+            select(func.count())
+            .select_from(operations)
+            .where(operations.c.service_id == service_id)
+        )
     ).scalar_one()
     return _service(row, count)
 
@@ -74,7 +88,9 @@ async def get_service(conn: AsyncConnection, *, service_id: str) -> ServiceRow:
 async def list_services(conn: AsyncConnection, *, project_id: str | None = None) -> list[Service]:
     """Global services, plus a project's own when ``project_id`` is given."""
     counts = (
-        select(operations.c.service_id, func.count().label("n")).group_by(operations.c.service_id).subquery()
+        select(operations.c.service_id, func.count().label("n"))
+        .group_by(operations.c.service_id)
+        .subquery()
     )
     scopes = [""] if project_id is None else ["", project_id]
     q = (
@@ -97,12 +113,17 @@ async def find_service(conn: AsyncConnection, *, project_id: str, name: str) -> 
             )
         )
     ).all()
-    rows.sort(key=lambda r: r.scope == "")
+    rows = sorted(rows, key=lambda r: r.scope == "")
     return _service(rows[0]) if rows else None
 
 
 async def set_status(
-    conn: AsyncConnection, *, service_id: str, status: Status, error: str | None = None, title: str | None = None
+    conn: AsyncConnection,
+    *,
+    service_id: str,
+    status: Status,
+    error: str | None = None,
+    title: str | None = None,
 ) -> None:
     """Record the outcome of a discovery or health check."""
     values: dict[str, Any] = {"status": status, "last_error": error, "last_checked_at": now()}
@@ -122,12 +143,16 @@ async def delete_service(conn: AsyncConnection, *, service_id: str) -> None:
     await conn.execute(delete(services).where(services.c.id == service_id))
 
 
-async def replace_operations(conn: AsyncConnection, *, service_id: str, specs: list[OperationSpec]) -> None:
+async def replace_operations(
+    conn: AsyncConnection, *, service_id: str, specs: list[OperationSpec]
+) -> None:
     """Make the allowlist match a fresh discovery, keeping an admin's enable and risk choices."""
     existing = {
         r.operation_id: r
         for r in await conn.execute(
-            select(operations.c.id, operations.c.operation_id).where(operations.c.service_id == service_id)
+            select(operations.c.id, operations.c.operation_id).where(
+                operations.c.service_id == service_id
+            )
         )
     }
     seen: set[str] = set()
@@ -142,10 +167,20 @@ async def replace_operations(conn: AsyncConnection, *, service_id: str, specs: l
         }  # fmt: skip
         if spec.operation_id in existing:
             await conn.execute(
-                update(operations).where(operations.c.id == existing[spec.operation_id].id).values(**values)
+                update(operations)
+                .where(operations.c.id == existing[spec.operation_id].id)
+                .values(**values)
             )
         else:
-            new_rows.append({"id": new_id(), "service_id": service_id, "operation_id": spec.operation_id, "enabled": True, **values})
+            new_rows.append(
+                {
+                    "id": new_id(),
+                    "service_id": service_id,
+                    "operation_id": spec.operation_id,
+                    "enabled": True,
+                    **values,
+                }
+            )
     if new_rows:
         await conn.execute(insert(operations), new_rows)
     gone = [r.id for op_id, r in existing.items() if op_id not in seen]
@@ -161,14 +196,22 @@ def _operation(r: Any, with_spec: bool) -> Operation:
     )  # fmt: skip
 
 
-async def list_operations(conn: AsyncConnection, *, service_id: str, with_spec: bool = False) -> list[Operation]:
+async def list_operations(
+    conn: AsyncConnection, *, service_id: str, with_spec: bool = False
+) -> list[Operation]:
     """A service's allowlist, in discovery order."""
     cols = [operations] if with_spec else [c for c in operations.c if c.name != "spec_json"]
-    rows = await conn.execute(select(*cols).where(operations.c.service_id == service_id).order_by(operations.c.path, operations.c.method))
+    rows = await conn.execute(
+        select(*cols)
+        .where(operations.c.service_id == service_id)
+        .order_by(operations.c.path, operations.c.method)
+    )
     return [_operation(r, with_spec) for r in rows]
 
 
-async def find_operation(conn: AsyncConnection, *, service_id: str, operation: str) -> Operation | None:
+async def find_operation(
+    conn: AsyncConnection, *, service_id: str, operation: str
+) -> Operation | None:
     """An operation by operationId or by ``METHOD /path``."""
     op = operation.strip()
     q = select(operations).where(operations.c.service_id == service_id)
@@ -177,12 +220,18 @@ async def find_operation(conn: AsyncConnection, *, service_id: str, operation: s
         method, _, path = op.partition(" ")
         if path.startswith("/"):
             row = (
-                await conn.execute(q.where(operations.c.method == method.upper(), operations.c.path == path.strip()))
+                await conn.execute(
+                    q.where(
+                        operations.c.method == method.upper(), operations.c.path == path.strip()
+                    )
+                )
             ).first()
     return _operation(row, True) if row else None
 
 
-async def patch_operation(conn: AsyncConnection, *, service_id: str, operation: str, patch: OperationPatch) -> Operation:
+async def patch_operation(
+    conn: AsyncConnection, *, service_id: str, operation: str, patch: OperationPatch
+) -> Operation:
     """Enable or disable an operation, or override its risk."""
     found = await find_operation(conn, service_id=service_id, operation=operation)
     if found is None:
@@ -195,7 +244,9 @@ async def patch_operation(conn: AsyncConnection, *, service_id: str, operation: 
     if values:
         await conn.execute(
             update(operations)
-            .where(operations.c.service_id == service_id, operations.c.operation_id == found.operation)
+            .where(
+                operations.c.service_id == service_id, operations.c.operation_id == found.operation
+            )
             .values(**values)
         )
     result = await find_operation(conn, service_id=service_id, operation=found.operation)

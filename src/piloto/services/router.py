@@ -31,7 +31,9 @@ async def register_service(body: ServiceIn, registry: Registry, principal: Admin
 
 
 @router.get("")
-async def list_services(db: DB, _: Viewer, project_id: str | None = Query(default=None, max_length=64)) -> list[Service]:
+async def list_services(
+    db: DB, _: Viewer, project_id: str | None = Query(default=None, max_length=64)
+) -> list[Service]:
     """Global services, and a project's own when ``project_id`` is given."""
     async with db.read() as conn:
         return await repo.list_services(conn, project_id=project_id)
@@ -52,7 +54,13 @@ async def update_service(service_id: str, body: ServicePatch, db: DB, principal:
         values = body.model_dump(exclude_none=True)
         if values:
             await repo.update_service(conn, service_id=service_id, **values)
-            await append_audit(conn, actor=principal.name, action="service.update", project_id=svc.project_id, request_summary=f"{svc.name} {values}")
+            await append_audit(
+                conn,
+                actor=principal.name,
+                action="service.update",
+                project_id=svc.project_id,
+                request_summary=f"{svc.name} {values}",
+            )
         return (await repo.get_service(conn, service_id=service_id)).service
 
 
@@ -68,7 +76,13 @@ async def delete_service(service_id: str, db: DB, principal: Admin) -> dict[str,
     async with db.write() as conn:
         svc = (await repo.get_service(conn, service_id=service_id)).service
         await repo.delete_service(conn, service_id=service_id)
-        await append_audit(conn, actor=principal.name, action="service.remove", project_id=svc.project_id, request_summary=svc.name)
+        await append_audit(
+            conn,
+            actor=principal.name,
+            action="service.remove",
+            project_id=svc.project_id,
+            request_summary=svc.name,
+        )
     return {"ok": True}
 
 
@@ -81,11 +95,15 @@ async def list_operations(service_id: str, db: DB, _: Viewer) -> list[dict[str, 
 
 
 @router.patch("/{service_id}/operations/{operation:path}")
-async def patch_operation(service_id: str, operation: str, body: OperationPatch, db: DB, principal: Admin) -> dict[str, Any]:
+async def patch_operation(
+    service_id: str, operation: str, body: OperationPatch, db: DB, principal: Admin
+) -> dict[str, Any]:
     """Enable or disable one operation, or override its risk."""
     async with db.write() as conn:
         svc = (await repo.get_service(conn, service_id=service_id)).service
-        op = await repo.patch_operation(conn, service_id=service_id, operation=operation, patch=body)
+        op = await repo.patch_operation(
+            conn, service_id=service_id, operation=operation, patch=body
+        )
         await append_audit(conn, actor=principal.name, action="operation.update", project_id=svc.project_id,
                            request_summary=f"{svc.name} {op.operation} {body.model_dump(exclude_none=True)}")  # fmt: skip
         return op.public()

@@ -36,7 +36,9 @@ async def append_event(
     conn.info.setdefault("piloto_notify", set()).add(chat_id)
     if conn.dialect.name == "postgresql":
         # NOTIFY is delivered at commit, so other instances never see uncommitted news.
-        await conn.execute(text("SELECT pg_notify(:ch, :chat)"), {"ch": NOTIFY_CHANNEL, "chat": chat_id})
+        await conn.execute(
+            text("SELECT pg_notify(:ch, :chat)"), {"ch": NOTIFY_CHANNEL, "chat": chat_id}
+        )
 
 
 async def read_events(
@@ -49,9 +51,7 @@ async def read_events(
         .order_by(events.c.id)
         .limit(limit)
     )
-    return [
-        Event(r.id, r.chat_id, r.type, json.loads(r.data_json), r.created_at) for r in rows
-    ]
+    return [Event(r.id, r.chat_id, r.type, json.loads(r.data_json), r.created_at) for r in rows]
 
 
 async def last_event_id(conn: AsyncConnection, *, chat_id: str) -> int:

@@ -25,7 +25,9 @@ def _fingerprint(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def run_idempotent(db: Database, *, scope: str, key: str | None, body: Any, handler: Handler) -> tuple[int, Any]:
+async def run_idempotent(
+    db: Database, *, scope: str, key: str | None, body: Any, handler: Handler
+) -> tuple[int, Any]:
     """Run ``handler`` once per (scope, key); later calls with the same key get its response."""
     if key is None:
         return await handler()
@@ -34,24 +36,45 @@ async def run_idempotent(db: Database, *, scope: str, key: str | None, body: Any
         raise Invalid(f"Idempotency-Key must be 1 to {KEY_MAX} characters.")
     fingerprint = _fingerprint(body)
     async with db.write() as conn:
-        await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < now() - KEEP_S))
+        await conn.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.created_at < now() - KEEP_S)
+        )
         row = (
             await conn.execute(
-                select(idempotency_keys).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+                select(idempotency_keys).where(
+                    idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+                )
             )
         ).first()
         if row is None:
             try:
                 await conn.execute(
-                    insert(idempotency_keys).values(scope=scope, key=key, request_hash=fingerprint, state="running", created_at=now())
+                    insert(idempotency_keys).values(
+                        scope=scope,
+                        key=key,
+                        request_hash=fingerprint,
+                        state="running",
+                        created_at=now(),
+                    )
                 )
-            except IntegrityError as exc:  # another instance took the key between our read and insert
-                raise Conflict("A request with this Idempotency-Key is still being processed.", code="idempotency_in_progress") from exc
+            except (
+                IntegrityError
+            ) as exc:  # another instance took the key between our read and insert
+                raise Conflict(
+                    "A request with this Idempotency-Key is still being processed.",
+                    code="idempotency_in_progress",
+                ) from exc
     if row is not None:
         if row.request_hash != fingerprint:
-            raise Invalid("This Idempotency-Key was already used with a different request body.", code="idempotency_mismatch")
+            raise Invalid(
+                "This Idempotency-Key was already used with a different request body.",
+                code="idempotency_mismatch",
+            )
         if row.state == "running":
-            raise Conflict("A request with this Idempotency-Key is still being processed.", code="idempotency_in_progress")
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed.",
+                code="idempotency_in_progress",
+            )
         return int(row.status_code), json.loads(row.response_json)
     try:
         status, result = await handler()
@@ -61,7 +84,11 @@ async def run_idempotent(db: Database, *, scope: str, key: str | None, body: Any
         raise
     except BaseException:
         async with db.write() as conn:
-            await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key))
+            await conn.execute(
+                delete(idempotency_keys).where(
+                    idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+                )
+            )
         raise
     await _store(db, scope, key, status, result)
     return status, result

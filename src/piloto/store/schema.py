@@ -196,7 +196,9 @@ idempotency_keys = Table(
 events = Table(
     "events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("chat_id", ID, nullable=False),
     Column("type", String(40), nullable=False),
     Column("data_json", Text, nullable=False),
@@ -207,7 +209,9 @@ events = Table(
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("ts", Float, nullable=False),
     Column("actor", String(100), nullable=False),
     Column("action", String(40), nullable=False),

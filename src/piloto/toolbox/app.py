@@ -6,10 +6,11 @@ import asyncio
 import hmac
 import logging
 import os
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Depends, FastAPI, HTTPException, Security, status
+from fastapi import Depends, FastAPI, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,6 +22,8 @@ from piloto.toolbox.sandbox import SandboxKind, prepare_sandbox
 from piloto.toolbox.sysinfo import collect_system_info
 
 log = logging.getLogger("piloto.toolbox")
+T = TypeVar("T")
+_DISCONNECT_POLL_S = 0.25
 
 DESCRIPTION = """\
 Piloto's bundled tool service: facts about the host and sandboxed shell commands.
@@ -107,6 +110,26 @@ def resolve_cwd(workdir: Path, cwd: str | None) -> Path:
     if not real.is_dir():
         raise CwdError(f"cwd {cwd!r} is not an existing directory inside the work directory.")
     return real
+
+
+async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
+    """Await `work`, cancelling it when the client goes away: a caller that abandoned the
+    call (Piloto cancelling a run) must not leave the command running."""
+    task = asyncio.create_task(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                log.info("client went away; killing its command")
+                task.cancel()
+                await asyncio.wait({task})
+                raise HTTPException(status_code=499, detail="client closed the request")
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
 
 
 def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
@@ -209,7 +232,7 @@ def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
             403: {"description": "blocked by the command policy"},
         },
     )
-    async def run_command(body: CommandRequest) -> CommandResponse:
+    async def run_command(body: CommandRequest, request: Request) -> CommandResponse:
         """Run a shell command in the sandbox, after the command policy allows it."""
         decision = check_command(body.cmd)
         if not decision.allowed:
@@ -227,12 +250,15 @@ def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
             ) from exc
         timeout_s = body.timeout_s if body.timeout_s is not None else config.default_timeout_s
         try:
-            result = await run_in_sandbox(
-                sandbox,
-                body.cmd,
-                cwd=cwd,
-                timeout_s=timeout_s,
-                output_cap_bytes=config.output_cap_bytes,
+            result = await _unless_disconnected(
+                request,
+                run_in_sandbox(
+                    sandbox,
+                    body.cmd,
+                    cwd=cwd,
+                    timeout_s=timeout_s,
+                    output_cap_bytes=config.output_cap_bytes,
+                ),
             )
         except OSError as exc:
             log.error("could not start a command: %s", exc)
