@@ -12,12 +12,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from piloto import __version__
+from piloto.audit.router import router as audit_router
 from piloto.auth.router import router as auth_router
 from piloto.auth.tokens import ensure_admin
 from piloto.chat.router import router as chat_router
@@ -28,6 +29,7 @@ from piloto.demo import start_demo
 from piloto.errors import PilotoError
 from piloto.llm import OpenAIChatClient
 from piloto.logs import request_id_var
+from piloto.metrics import refresh_gauges, render
 from piloto.middleware import RequestIdMiddleware
 from piloto.plans.router import router as runs_router
 from piloto.plans.service import expire_drafts
@@ -39,6 +41,9 @@ from piloto.services.router import router as services_router
 from piloto.settings import Settings
 from piloto.store import migrate
 from piloto.store.db import Database
+from piloto.store.eventlog import NOTIFY_CHANNEL
+from piloto.events.pg_listener import PgListener
+from piloto.settings import sync_url
 
 log = logging.getLogger("piloto.app")
 STATIC = Path(__file__).parent / "web" / "static"
@@ -94,8 +99,17 @@ def create_app(settings: Settings) -> FastAPI:
         stream_router,
         services_router,
         runs_router,
+        audit_router,
     ):
         app.include_router(router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics (counts and durations only; no secrets)."""
+        db: Database = request.app.state.db
+        async with db.read() as conn:
+            await refresh_gauges(conn)
+        return Response(render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -113,6 +127,10 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     db = Database(url)
     stack.push_async_callback(db.dispose)
     app.state.db = db
+    if db.dialect == "postgresql":
+        listener = PgListener(sync_url(url).replace("postgresql+psycopg://", "postgresql://", 1), NOTIFY_CHANNEL, db.bus)
+        await listener.start()
+        stack.push_async_callback(listener.stop)
     async with db.write() as conn:
         generated = await ensure_admin(
             conn,

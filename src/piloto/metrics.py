@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from piloto.store.schema import runs
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -25,3 +29,17 @@ QUEUE_DEPTH = Gauge("piloto_queue_depth", "Runs waiting to be claimed", registry
 LEASE_TAKEOVERS = Counter(
     "piloto_lease_takeovers_total", "Runs taken over after their lease expired", registry=REGISTRY
 )
+
+
+async def refresh_gauges(conn: AsyncConnection) -> None:
+    """Read run counts by status from the database (at scrape time)."""
+    rows = (await conn.execute(select(runs.c.status, func.count()).group_by(runs.c.status))).all()
+    counts = {status: n for status, n in rows}
+    for status in ("draft", "queued", "running", "cancelling", "done", "error", "cancelled", "superseded", "expired", "interrupted"):
+        RUNS_BY_STATUS.labels(status=status).set(counts.get(status, 0))
+    QUEUE_DEPTH.set(counts.get("queued", 0))
+
+
+def render() -> bytes:
+    """The registry in Prometheus text format."""
+    return generate_latest(REGISTRY)
