@@ -23,7 +23,7 @@ async def list_audit(
     chat_id: str | None = Query(default=None, max_length=64),
     run_id: str | None = Query(default=None, max_length=64),
     actor: str | None = Query(default=None, max_length=100),
-    before: int | None = Query(default=None, ge=1, description="Only records with a smaller id"),
+    before: int | None = Query(default=None, ge=1, le=2**62, description="Only records with a smaller id"),
     limit: int = Query(default=100, ge=1, le=500),
 ) -> list[dict[str, Any]]:
     """Newest records first."""

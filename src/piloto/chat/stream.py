@@ -54,12 +54,12 @@ async def chat_events(
     db: DB,
     _: Viewer,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
-    after: int | None = Query(default=None, ge=0, description="Resume after this event id"),
+    after: int | None = Query(default=None, ge=0, le=2**62, description="Resume after this event id"),
 ) -> EventSourceResponse:
     """Messages and run/step changes as Server-Sent Events."""
     async with db.read() as conn:
         await repo.get_chat(conn, chat_id=chat_id)
     start = after or 0
-    if last_event_id and last_event_id.isdigit():
+    if last_event_id and last_event_id.isdigit() and len(last_event_id) < 18:
         start = int(last_event_id)
     return EventSourceResponse(event_stream(db, chat_id, start, request), ping=15)

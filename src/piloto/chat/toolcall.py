@@ -6,7 +6,6 @@ correct itself, so they say what is wrong and the expected shape, briefly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ import json_repair
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from piloto.llm import ToolCall
+from piloto.plans import plan as plans_plan
 
 TOOL_NAME = "mcp_request"
 MAX_STEPS = 20
@@ -346,11 +346,9 @@ def _explain(exc: ValidationError) -> str:
 
 def plan_json(plan: ProposedPlan) -> str:
     """The plan as canonical JSON: what a person confirms, byte for byte."""
-    return json.dumps(
-        plan.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    return plans_plan.plan_json(plan.model_dump(mode="json"))
 
 
 def plan_hash(plan: ProposedPlan) -> str:
-    """SHA-256 hex of the canonical plan JSON."""
-    return hashlib.sha256(plan_json(plan).encode("utf-8")).hexdigest()
+    """SHA-256 hex of the canonical plan JSON (the same hash the stored draft carries)."""
+    return plans_plan.plan_hash(plan.model_dump(mode="json"))

@@ -20,12 +20,19 @@ from piloto.projects.repo import get_project
 from piloto.services import repo
 from piloto.services.crypto import SecretBox
 from piloto.services.invoke import HttpTarget, InvalidArguments, build_request, invoke_http
-from piloto.services.mcp_client import McpConfig, McpPool
+from piloto.services.mcp_client import McpConfig, McpPool, McpUnavailable
 from piloto.services.models import InvokeResult, OperationSpec
-from piloto.services.netguard import AddressRefused, NetPolicy, guarded_client
+from piloto.services.netguard import (
+    AddressRefused,
+    NetPolicy,
+    check_host_name,
+    check_ip,
+    guarded_client,
+    parse_host_literal,
+)
 from piloto.services.openapi import DiscoveryError, SpecError, discover_openapi, parse_openapi
 from piloto.services.records import Operation, Service, ServiceIn
-from piloto.services.urls import normalize_base_url, same_origin
+from piloto.services.urls import normalize_base_url, origin, same_origin
 from piloto.store.db import Database
 
 log = logging.getLogger("piloto.services")
@@ -52,7 +59,8 @@ class ServiceRegistry:
         self.net = net
         self.max_bytes = max_bytes
         self.http = guarded_client(net, timeout=30.0)
-        self.mcp = McpPool()
+        # The same network policy for MCP over HTTP as for OpenAPI calls.
+        self.mcp = McpPool(policy=net)
 
     async def aclose(self) -> None:
         """Close the HTTP client and every MCP session."""
@@ -85,6 +93,21 @@ class ServiceRegistry:
             )
         return McpConfig(transport="http", url=svc.url, headers=headers, timeout_s=svc.timeout_s)
 
+    def _check_destination(self, url: str) -> None:
+        """Refuse, before storing anything, a host the network policy never allows.
+
+        Only what is known without I/O (metadata names, IP literals): allow_offline must
+        not keep a refused address around to be retried every few seconds.
+        """
+        host = origin(url)[1]
+        try:
+            check_host_name(host)
+            literal = parse_host_literal(host)
+            if literal is not None:
+                check_ip(literal, self.net)
+        except AddressRefused as exc:
+            raise Invalid(f"This address cannot be registered: {exc}.") from exc
+
     async def register(self, data: ServiceIn, *, actor: str) -> Service:
         """Validate, discover and store a service; offline only when the admin allows it."""
         base_url: str | None = None
@@ -95,6 +118,7 @@ class ServiceRegistry:
                 base_url = normalize_base_url(data.base_url)
             except ValueError as exc:
                 raise Invalid(str(exc)) from exc
+            self._check_destination(base_url)
         elif not data.command and not data.url:
             raise Invalid("An MCP service needs either command (stdio) or url (streamable HTTP).")
         elif data.command and data.url:
@@ -104,6 +128,8 @@ class ServiceRegistry:
                 data = data.model_copy(update={"url": normalize_base_url(data.url)})
             except ValueError as exc:
                 raise Invalid(str(exc)) from exc
+            assert data.url is not None
+            self._check_destination(data.url)
         creds = self._credentials(data)
         enc = self.box.encrypt(creds)
         async with self.db.write() as conn:
@@ -148,6 +174,7 @@ class ServiceRegistry:
             DiscoveryError,
             SpecError,
             AddressRefused,
+            McpUnavailable,
             OSError,
             httpx.HTTPError,
             TimeoutError,
@@ -269,6 +296,7 @@ class ServiceRegistry:
             headers=headers,
             timeout_s=svc.timeout_s,
             max_bytes=self.max_bytes,
+            service=svc.name,
         )
         return await invoke_http(
             target, resolved.spec, arguments, client=self.http, idempotency_key=idempotency_key

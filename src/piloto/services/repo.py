@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.errors import Conflict, NotFound
@@ -41,15 +42,15 @@ async def insert_service(
 ) -> str:
     """Store a new service (status offline until discovery says otherwise)."""
     scope = data.project_id or ""
+    where = "in this project" if scope else "globally"
     taken = await conn.execute(
         select(services.c.id).where(services.c.scope == scope, services.c.name == data.name)
     )
     if taken.first() is not None:
-        where = "in this project" if scope else "globally"
         raise Conflict(f"A service named “{data.name}” already exists {where}.")
     sid = new_id()
-    await conn.execute(
-        insert(services).values(
+    try:
+        await conn.execute(insert(services).values(
             id=sid,
             scope=scope,
             name=data.name,
@@ -65,8 +66,11 @@ async def insert_service(
             honours_idempotency=data.honours_idempotency,
             status="offline",
             created_at=now(),
-        )
-    )
+        ))  # fmt: skip
+    except IntegrityError as exc:
+        # Two registrations (on PostgreSQL) raced past the check above: the loser's
+        # transaction is rolled back and it gets the same 409, not a 500.
+        raise Conflict(f"A service named “{data.name}” already exists {where}.") from exc
     return sid
 
 

@@ -1,0 +1,1 @@
+"""The runner: claims confirmed runs, executes their steps, retries, recovers after a crash."""

@@ -1,0 +1,27 @@
+"""What the runner's parts share: the database, the registry, the model, who we are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from piloto.llm import ChatModel
+from piloto.services.registry import ServiceRegistry
+from piloto.settings import Settings
+from piloto.store.db import Database
+
+
+@dataclass(frozen=True)
+class RunnerDeps:
+    db: Database
+    registry: ServiceRegistry
+    settings: Settings
+    model: ChatModel | None
+    owner: str
+    lease_s: float
+    retry_base_s: float
+    cancel_poll_s: float = 0.5
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log names for the runner's own decisions."""
+        return f"runner:{self.owner}"

@@ -1,0 +1,93 @@
+"""Did a step fail? ``_command_failed`` reads a command's result; ``call_failed`` any call's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from piloto.services.models import InvokeResult
+
+# Output that means the command did not do its job even when the shell exited 0
+# (`foo; echo done` exits 0 after "foo: command not found").
+_KNOWN_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), label)
+    for pattern, label in (
+        (r"command not found", "command not found"),
+        (r"no such file or directory", "no such file or directory"),
+        (r"permission denied", "permission denied"),
+        (r"traceback \(most recent call last\)", "a Python traceback"),
+        (r"segmentation fault", "segmentation fault"),
+        (r"core dumped", "core dumped"),
+        (r"\bout of memory\b|cannot allocate memory", "out of memory"),
+        (r"\bkilled\b\s*$", "killed"),
+    )
+)
+
+# Statuses worth trying again: the next attempt may well succeed.
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def _body(result: InvokeResult) -> Mapping[str, Any]:
+    return result.body if isinstance(result.body, Mapping) else {}
+
+
+def _detail(result: InvokeResult) -> str:
+    """The service's own explanation of an error status, when it gave one."""
+    body = result.body
+    if isinstance(body, Mapping):
+        detail = body.get("detail", body.get("error", body.get("message")))
+        if isinstance(detail, Mapping):
+            detail = detail.get("reason") or detail.get("error")
+        if isinstance(detail, str) and detail.strip():
+            return detail.strip()[:300]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:300]
+    return ""
+
+
+def call_failed(result: InvokeResult) -> str | None:
+    """Why a call failed (transport error or HTTP status ≥ 400), or None when it succeeded."""
+    if result.status_code is not None and result.status_code >= 400:
+        detail = _detail(result)
+        base = result.error or f"the service answered {result.status_code}"
+        return f"{base}: {detail}" if detail and detail not in base else base
+    if not result.ok:
+        return result.error or "the call failed"
+    return None
+
+
+def _command_failed(result: InvokeResult) -> str | None:
+    """Why a command step failed, or None: HTTP error, non-zero exit, timeout, known failure text."""
+    failed = call_failed(result)
+    if failed is not None:
+        return failed
+    body = _body(result)
+    if body.get("timed_out") is True:
+        return "the command timed out and was killed"
+    code = body.get("exit_code")
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        return f"the command exited with code {code}"
+    for stream in ("stderr", "stdout"):
+        text = body.get(stream)
+        if not isinstance(text, str) or not text:
+            continue
+        for pattern, label in _KNOWN_FAILURES:
+            if pattern.search(text[-8000:]):
+                return f"the output reports {label}"
+    return None
+
+
+command_failed = _command_failed
+
+
+def is_transient(result: InvokeResult) -> bool:
+    """Whether an HTTP call's failure may go away on retry (no answer, 5xx, 408, 429)."""
+    return result.status_code is None or result.status_code in _TRANSIENT_STATUS
+
+
+def worth_retrying(result: InvokeResult, *, is_command: bool) -> bool:
+    """A failed call is retried when the failure may pass: transient HTTP, or a command that ran and failed."""
+    if result.status_code is None or result.status_code >= 400:
+        return is_transient(result)
+    return is_command

@@ -1,0 +1,211 @@
+"""``recover_stale_runs``: take over runs whose owner stopped renewing its lease.
+
+A step found ``running`` has an unknown outcome. It is re-sent only when that is safe: the
+operation is idempotent, or its service honours the Idempotency-Key Piloto sends (stable
+across attempts). Any other step becomes ``interrupted`` and the run waits for a person to
+retry, skip or abort (invariant 2). Finished steps stay finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any, Literal
+
+from sqlalchemy import or_, select, update
+
+from piloto.audit.log import append_audit
+from piloto.chat import repo as chat_repo
+from piloto.errors import PilotoError
+from piloto.i18n import t
+from piloto.metrics import LEASE_TAKEOVERS, RUNS_FINISHED
+from piloto.plans import repo
+from piloto.plans import service as plans
+from piloto.plans.models import PlanRun, PlanStep
+from piloto.runner.leases import WORKING
+from piloto.services.registry import ServiceRegistry
+from piloto.store.db import Database
+from piloto.store.ids import now
+from piloto.store.schema import runs
+
+log = logging.getLogger("piloto.runner.recovery")
+
+TakeOver = Literal["resume", "interrupted", "cancelled", "lost"]
+UNKNOWN_OUTCOME = "Piloto stopped while this step was in flight; whether it ran is unknown"
+
+
+async def stale_runs(db: Database, *, take_all: bool, skip: Collection[str] = ()) -> list[Any]:
+    """Runs in ``running``/``cancelling`` whose lease expired (every one of them with ``take_all``)."""
+    q = select(runs.c.id, runs.c.status, runs.c.lease_owner, runs.c.lease_expires_at).where(
+        runs.c.status.in_(WORKING)
+    )
+    if not take_all:
+        q = q.where(or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at < now()))
+    async with db.read() as conn:
+        rows = (await conn.execute(q.order_by(runs.c.updated_at))).all()
+    return [r for r in rows if r.id not in skip]
+
+
+async def recover_stale_runs(
+    db: Database,
+    registry: ServiceRegistry,
+    *,
+    owner: str,
+    lease_s: float,
+    language: str = "en",
+    take_all: bool = False,
+    skip: Collection[str] = (),
+) -> list[str]:
+    """Take over stale runs; returns the ids this instance should now resume."""
+    resume: list[str] = []
+    for row in await stale_runs(db, take_all=take_all, skip=skip):
+        try:
+            outcome = await take_over(
+                db, registry, row=row, owner=owner, lease_s=lease_s, language=language
+            )
+        except Exception:  # one broken run must not keep the others from being recovered
+            log.exception("could not recover run %s", row.id)
+            continue
+        if outcome == "resume":
+            resume.append(row.id)
+    return resume
+
+
+async def _resend_is_safe(
+    conn: Any, registry: ServiceRegistry, run: PlanRun, step: PlanStep
+) -> bool:
+    try:
+        resolved = await registry.resolve(
+            conn, project_id=run.project_id, service=step.service, operation=step.operation
+        )
+    except PilotoError:
+        return False
+    return bool(resolved.spec.idempotent or resolved.service.honours_idempotency)
+
+
+async def take_over(
+    db: Database, registry: ServiceRegistry, *, row: Any, owner: str, lease_s: float, language: str
+) -> TakeOver:
+    """One stale run, in one transaction: claim its lease (conditionally), then decide."""
+    async with db.write() as conn:
+        res = await conn.execute(
+            update(runs)
+            .where(
+                runs.c.id == row.id,
+                runs.c.status == row.status,
+                runs.c.lease_owner.is_not_distinct_from(row.lease_owner),
+                runs.c.lease_expires_at.is_not_distinct_from(row.lease_expires_at),
+            )
+            .values(lease_owner=owner, lease_expires_at=now() + lease_s)
+        )
+        if res.rowcount != 1:
+            return "lost"  # another instance was quicker, or the run moved on
+        run = await repo.get_run(conn, run_id=row.id)
+        chat = await chat_repo.get_chat(conn, chat_id=run.chat_id)
+        lang = chat.language or language
+        actor = f"runner:{owner}"
+        in_flight = next((s for s in run.steps if s.status == "running"), None)
+        audit: dict[str, Any] = {
+            "project_id": run.project_id,
+            "chat_id": run.chat_id,
+            "run_id": run.id,
+            "plan_hash": run.plan_hash,
+        }
+        if run.status == "cancelling":
+            if in_flight is not None:
+                await repo.update_step(
+                    conn,
+                    step_id=in_flight.id,
+                    expect="running",
+                    status="error",
+                    error=f"cancelled; {UNKNOWN_OUTCOME}",
+                    finished_at=now(),
+                )
+            await repo.transition(
+                conn,
+                run_id=run.id,
+                frm="cancelling",
+                to="cancelled",
+                finished_at=now(),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            await plans.finish_chat_state(conn, run=run, status="cancelled")
+            await append_audit(
+                conn,
+                actor=actor,
+                action="run.finish",
+                outcome="cancelled",
+                response_summary="taken over while cancelling",
+                **audit,
+            )
+            done = sum(1 for s in run.steps if s.status == "done")
+            await chat_repo.append_message(
+                conn, chat_id=run.chat_id, role="event", run_id=run.id, meta={"kind": "run", "status": "cancelled"},
+                content=t(lang, "run_cancelled", done=done, total=len(run.steps)),
+            )  # fmt: skip
+            outcome: TakeOver = "cancelled"
+        elif in_flight is None:
+            await append_audit(
+                conn,
+                actor=actor,
+                action="run.takeover",
+                outcome="resume",
+                response_summary=f"from {row.lease_owner}",
+                **audit,
+            )
+            outcome = "resume"
+        elif await _resend_is_safe(conn, registry, run, in_flight):
+            await append_audit(
+                conn,
+                actor=actor,
+                action="run.takeover",
+                step_id=in_flight.id,
+                outcome="resend",
+                response_summary=f"from {row.lease_owner}",
+                **audit,
+            )
+            await chat_repo.append_message(
+                conn, chat_id=run.chat_id, role="event", run_id=run.id, meta={"kind": "resumed", "step": in_flight.idx},
+                content=t(lang, "run_resumed", n=in_flight.idx + 1, operation=in_flight.operation),
+            )  # fmt: skip
+            outcome = "resume"
+        else:
+            await repo.update_step(
+                conn,
+                step_id=in_flight.id,
+                expect="running",
+                status="interrupted",
+                error=UNKNOWN_OUTCOME,
+                finished_at=now(),
+            )
+            await repo.transition(
+                conn,
+                run_id=run.id,
+                frm="running",
+                to="interrupted",
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            await append_audit(
+                conn,
+                actor=actor,
+                action="run.interrupted",
+                step_id=in_flight.id,
+                outcome="interrupted",
+                request_summary=in_flight.request_summary,
+                **audit,
+            )
+            await chat_repo.append_message(
+                conn, chat_id=run.chat_id, role="event", run_id=run.id,
+                meta={"kind": "interrupted", "step": in_flight.idx, "choices": ["retry", "skip", "abort"]},
+                content=t(lang, "run_interrupted", n=in_flight.idx + 1, operation=in_flight.operation),
+            )  # fmt: skip
+            outcome = "interrupted"
+    LEASE_TAKEOVERS.inc()
+    if outcome == "cancelled":
+        RUNS_FINISHED.labels("cancelled").inc()
+    log.warning(
+        "took over run %s from %s: %s", row.id, row.lease_owner, outcome, extra={"run_id": row.id}
+    )
+    return outcome
