@@ -8,11 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings as hsettings
-
-from piloto.settings import Settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from tests.conftest import ADMIN_TOKEN
 from tests.support.live import live_server
+
+from piloto.settings import Settings
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -56,12 +57,16 @@ def test_no_route_answers_5xx(served: str) -> None:
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @hsettings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @hsettings(
+            max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def check(case: schemathesis.Case) -> None:
             response = case.call(base_url=served, headers=AUTH, timeout=30)
             calls.append(response.status_code)
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} {case.body!r} -> {response.status_code} {response.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} {case.body!r} -> {response.status_code} {response.text[:200]}"
+                )
 
         check()
     assert not failures, "\n".join(failures[:20])
