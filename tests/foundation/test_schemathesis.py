@@ -29,7 +29,7 @@ def served(settings: Settings) -> Iterator[str]:
         async with live_server(settings) as url:
             box["url"] = url
             ready.set()
-            while not stop.is_set():
+            while not stop.is_set():  # noqa: ASYNC110 - a threading.Event set from another thread
                 await asyncio.sleep(0.05)
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)

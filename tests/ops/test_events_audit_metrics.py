@@ -110,7 +110,8 @@ async def test_audit_api_and_tamper_detection(
         "PILOTO_DATABASE_URL": settings.resolved_database_url,
         "PILOTO_DATA_DIR": str(settings.data_dir),
     }
-    cli = subprocess.run(
+    cli = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "piloto.cli", "audit", "verify"],
         env=env,
         capture_output=True,
@@ -118,7 +119,8 @@ async def test_audit_api_and_tamper_detection(
         timeout=60,
     )
     assert cli.returncode == 1 and "broken" in cli.stdout
-    export = subprocess.run(
+    export = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "piloto.cli", "audit", "export"],
         env=env,
         capture_output=True,

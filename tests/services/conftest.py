@@ -26,10 +26,10 @@ class Served:
 
 
 def _serve_asgi(
-    app: Any, host: str = "127.0.0.1", *, lifespan: Literal["on", "off"] = "off"
+    app: Any, host: str = "127.0.0.1", *, lifespan: Literal["on", "off"] = "off", port: int = 0
 ) -> Iterator[str]:
     config = uvicorn.Config(
-        app, host=host, port=0, log_level="warning", lifespan=lifespan, ws="none",
+        app, host=host, port=port, log_level="warning", lifespan=lifespan, ws="none",
         http="h11", loop="asyncio",
     )  # fmt: skip
     server = uvicorn.Server(config)

@@ -6,75 +6,28 @@ file server (another origin), and calls go to Prism's origin (``call_base_url``)
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.support.prism import NEEDS_PRISM, start_prism
 
 from piloto.services.invoke import HttpTarget, invoke_http
 from piloto.services.netguard import NetPolicy, guarded_client
 from piloto.services.openapi import call_base_url, discover_openapi
 
-PRISM = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin" / "prism"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not PRISM.exists(),
-        reason="Prism is not installed: npm install --prefix .tools @stoplight/prism-cli",
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_prism(document: str) -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(PRISM), "mock", "-p", str(port), "-h", "127.0.0.1", document],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.skip(f"prism exited with status {proc.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.skip("prism did not start within 90 s")
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+pytestmark = [pytest.mark.slow, NEEDS_PRISM]
 
 
 @pytest.fixture(scope="module")
 def prism_petstore() -> Iterator[str]:
-    yield from _start_prism("/work/shared/specs/oai/petstore.yaml")
+    yield from start_prism("/work/shared/specs/oai/petstore.yaml")
 
 
 @pytest.fixture(scope="module")
 def prism_github() -> Iterator[str]:
-    yield from _start_prism("/work/shared/specs/github-api.json")
+    yield from start_prism("/work/shared/specs/github-api.json")
 
 
 @pytest.fixture

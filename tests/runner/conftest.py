@@ -1,0 +1,73 @@
+"""Fixtures for the runner tests: the app with its runner, a counting service, a toolbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from runner_support import ADMIN_TOKEN, CountingState, make_counting_app, open_app, serve_in_thread
+
+from piloto.llm.scripted import ScriptedLLM
+from piloto.settings import Settings
+from piloto.toolbox import ToolboxConfig, start_toolbox_in_thread
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """An isolated instance with its runner on, short leases and tiny retry delays."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        demo=False,
+        llm_base_url=None,
+        runner=True,
+        lease_s=2.0,
+        heartbeat_s=0.5,
+        retry_base_s=0.01,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def counting() -> Iterator[tuple[str, CountingState]]:
+    """The counting service on loopback: (base URL, what it received)."""
+    app, state = make_counting_app()
+    with serve_in_thread(app) as url:
+        yield url, state
+
+
+@pytest.fixture
+def toolbox_url(tmp_path: Path) -> Iterator[str]:
+    """The real toolbox on a free loopback port."""
+    work = tmp_path / "toolbox-work"
+    work.mkdir()
+    url, stop = start_toolbox_in_thread(ToolboxConfig(port=0, workdir=work, default_timeout_s=60))
+    try:
+        yield url
+    finally:
+        stop()
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedLLM]:
+    """The scripted OpenAI-compatible server."""
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app with its runner, no model."""
+    async with open_app(settings) as c:
+        yield c
+
+
+@pytest.fixture
+async def llm_client(settings: Settings, llm: ScriptedLLM) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app with its runner and the scripted model."""
+    configured = settings.model_copy(update={"llm_base_url": llm.base_url, "llm_max_retries": 0, "llm_stream": False})
+    async with open_app(configured) as c:
+        yield c
