@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from tests.conftest import ADMIN_TOKEN, PG_URL, _pg_schema_url
+from tests.support.procs import free_port, start, wait_http
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,27 +26,6 @@ pytestmark = [
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 RUNS = 200
 STEPS = 5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 60) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"process exited: {proc.stdout.read() if proc.stdout else ''!r}"
-                ) from None
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 @pytest.fixture
@@ -62,16 +41,6 @@ def pg_url() -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
-
-
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        args,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).parents[2],
-    )
 
 
 def test_two_instances_share_work_and_survive_a_kill(pg_url: str, tmp_path: Path) -> None:
