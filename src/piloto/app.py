@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from piloto import __version__
@@ -242,6 +243,18 @@ def _install_error_handlers(app: FastAPI) -> None:
             _error_body(f"http_{exc.status_code}", detail),
             status_code=exc.status_code,
             headers=exc.headers,
+        )
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL character, which PostgreSQL text columns cannot hold.
+        return JSONResponse(
+            _error_body(
+                "invalid",
+                "The request contains a value that cannot be stored "
+                "(for example a NUL character). Remove it and try again.",
+            ),
+            status_code=422,
         )
 
     @app.exception_handler(Exception)
