@@ -28,6 +28,7 @@ from piloto.chat.service import ChatDeps
 from piloto.chat.stream import router as stream_router
 from piloto.demo import start_demo
 from piloto.errors import PilotoError
+from piloto.events.pg_listener import PgListener
 from piloto.llm import OpenAIChatClient
 from piloto.logs import request_id_var
 from piloto.metrics import refresh_gauges, render
@@ -39,15 +40,18 @@ from piloto.services.crypto import SecretBox
 from piloto.services.netguard import NetPolicy
 from piloto.services.registry import ServiceRegistry
 from piloto.services.router import router as services_router
-from piloto.settings import Settings
+from piloto.settings import Settings, sync_url
 from piloto.store import migrate
 from piloto.store.db import Database
 from piloto.store.eventlog import NOTIFY_CHANNEL
-from piloto.events.pg_listener import PgListener
-from piloto.settings import sync_url
 
 log = logging.getLogger("piloto.app")
 STATIC = Path(__file__).parent / "web" / "static"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -114,7 +118,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            STATIC / "index.html",
+            headers={
+                "Cache-Control": "no-cache",
+                "Content-Security-Policy": CSP,
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
@@ -129,7 +141,11 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     stack.push_async_callback(db.dispose)
     app.state.db = db
     if db.dialect == "postgresql":
-        listener = PgListener(sync_url(url).replace("postgresql+psycopg://", "postgresql://", 1), NOTIFY_CHANNEL, db.bus)
+        listener = PgListener(
+            sync_url(url).replace("postgresql+psycopg://", "postgresql://", 1),
+            NOTIFY_CHANNEL,
+            db.bus,
+        )
         await listener.start()
         stack.push_async_callback(listener.stop)
     async with db.write() as conn:

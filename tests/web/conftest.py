@@ -45,18 +45,24 @@ class Server:
     api: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.api = httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
+        self.api = httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30
+        )
 
     def project_id(self, name: str = "Demo") -> str:
         return next(p["id"] for p in self.api.get("/api/projects").json() if p["name"] == name)
 
     def new_chat(self, title: str, project: str = "Demo") -> dict[str, Any]:
-        r = self.api.post("/api/chats", json={"project_id": self.project_id(project), "title": title})
+        r = self.api.post(
+            "/api/chats", json={"project_id": self.project_id(project), "title": title}
+        )
         r.raise_for_status()
         return dict(r.json())
 
     def token(self, role: str, name: str | None = None) -> str:
-        r = self.api.post("/api/tokens", json={"name": name or f"{role}-{time.monotonic_ns()}", "role": role})
+        r = self.api.post(
+            "/api/tokens", json={"name": name or f"{role}-{time.monotonic_ns()}", "role": role}
+        )
         r.raise_for_status()
         return str(r.json()["token"])
 
@@ -70,19 +76,31 @@ class Server:
             self.proc.wait(timeout=5)
 
 
-def start_server(data_dir: Path, *, llm_base_url: str | None = None) -> Server:
-    """Start `piloto serve` on a free port with the demo toolbox, and wait until it answers."""
-    port = _free_port()
+def start_server(
+    data_dir: Path, *, llm_base_url: str | None = None, port: int | None = None
+) -> Server:
+    """Start `piloto serve` (on a free port) with the demo toolbox, and wait until it answers."""
+    port = port or _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PILOTO_")}
-    env.update(PILOTO_DATA_DIR=str(data_dir), PILOTO_ADMIN_TOKEN=ADMIN, PILOTO_DEMO="1", PYTHONUNBUFFERED="1")
+    env.update(
+        PILOTO_DATA_DIR=str(data_dir),
+        PILOTO_ADMIN_TOKEN=ADMIN,
+        PILOTO_DEMO="1",
+        PYTHONUNBUFFERED="1",
+    )
     if llm_base_url:
         env.update(PILOTO_LLM_BASE_URL=llm_base_url, PILOTO_LLM_MODEL="scripted")
     exe = Path(sys.executable).parent / "piloto"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "piloto.cli"]
     log = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     server = Server(f"http://127.0.0.1:{port}", proc, log)
     deadline = time.monotonic() + 30
     while True:
@@ -91,7 +109,10 @@ def start_server(data_dir: Path, *, llm_base_url: str | None = None) -> Server:
         with contextlib.suppress(httpx.HTTPError):
             ok = server.api.get("/api/health", timeout=1).status_code == 200
             # The demo toolbox registers itself in the lifespan; wait until it is online.
-            if ok and any(s["name"] == "demo" and s["status"] == "online" for s in server.api.get("/api/services").json()):
+            if ok and any(
+                s["name"] == "demo" and s["status"] == "online"
+                for s in server.api.get("/api/services").json()
+            ):
                 return server
         if time.monotonic() > deadline:
             server.stop()
@@ -125,7 +146,9 @@ def page_errors() -> PageErrors:
 
 
 def _new_page(browser: Any, errors: PageErrors, **context_args: Any) -> Any:
-    ctx = browser.new_context(viewport=context_args.pop("viewport", {"width": 1280, "height": 800}), **context_args)
+    ctx = browser.new_context(
+        viewport=context_args.pop("viewport", {"width": 1280, "height": 800}), **context_args
+    )
     ctx.set_default_timeout(15_000)
     page = ctx.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -167,14 +190,26 @@ def login(page: Any, server: Server, token: str = ADMIN) -> None:
 
 def open_chat(page: Any, chat: dict[str, Any]) -> None:
     """Route to a chat and wait until its timeline is loaded and live."""
-    page.evaluate("([p, c]) => { location.hash = `#/p/${p}/c/${c}`; }", [chat["project_id"], chat["id"]])
+    page.evaluate(
+        "([p, c]) => { location.hash = `#/p/${p}/c/${c}`; }", [chat["project_id"], chat["id"]]
+    )
     page.wait_for_selector(f"#crumb-chat:has-text('{chat['title']}')")
     page.wait_for_selector("#conn[data-status='live']")
+
+
+def poll(page: Any, expression: str, arg: Any = None, timeout: float = 15.0) -> Any:
+    """Evaluate until truthy: `wait_for_function` evaluates strings, which the page's CSP forbids."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still falsy after {timeout} s: {expression}")
+        time.sleep(0.1)
 
 
 def send(page: Any, text: str) -> None:
     """Type a message and press Enter."""
     page.fill("#composer-input", text)
     page.press("#composer-input", "Enter")
-
-

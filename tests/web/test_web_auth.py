@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from conftest import ADMIN, Server, login, open_chat, shot
 
 pytestmark = pytest.mark.browser
@@ -23,7 +24,9 @@ def test_login_link_logs_in_and_forgets_the_token(page: Any, server: Server) -> 
     assert cookies["piloto_session"]["httpOnly"] is True
 
 
-def test_login_form_rejects_a_bad_token_then_accepts_the_right_one(page: Any, server: Server) -> None:
+def test_login_form_rejects_a_bad_token_then_accepts_the_right_one(
+    page: Any, server: Server
+) -> None:
     page.goto(server.base_url + "/")
     page.wait_for_selector("#login-token", state="visible")
     shot(page, "login")

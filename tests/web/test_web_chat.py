@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+
 from conftest import Server, login, open_chat, send, shot
 
 pytestmark = pytest.mark.browser
@@ -41,7 +42,7 @@ def test_create_project_and_chat_then_run_a_command_live(page: Any, server: Serv
 
     send(page, "/cmd demo uname -a")
     page.wait_for_selector(".run-card[data-status='draft']")
-    assert page.inner_text(".run-card .steps-table") .count("run_command") == 1
+    assert page.inner_text(".run-card .steps-table").count("run_command") == 1
     assert "uname -a" in page.inner_text(".run-card .steps-table")
     assert page.is_visible(".run-card .risk-read")
     shot(page, "chat-plan-card")
@@ -70,7 +71,10 @@ def test_double_click_on_confirm_runs_once(page: Any, server: Server) -> None:
     run_id = page.get_attribute(".run-card[data-status='draft']", "data-run-id")
     button = page.locator(f".run-card[data-run-id='{run_id}'] .js-confirm")
     confirms: list[int] = []
-    page.on("response", lambda r: confirms.append(r.status) if r.url.endswith(f"/runs/{run_id}/confirm") else None)
+    page.on(
+        "response",
+        lambda r: confirms.append(r.status) if r.url.endswith(f"/runs/{run_id}/confirm") else None,
+    )
     button.dblclick()
     page.wait_for_selector(f".run-card[data-run-id='{run_id}'][data-status='done']")
     run = server.api.get(f"/api/runs/{run_id}").json()
@@ -82,7 +86,9 @@ def test_double_click_on_confirm_runs_once(page: Any, server: Server) -> None:
     assert len(server.api.get(f"/api/chats/{chat['id']}/runs").json()) == 1
 
     # Two tabs racing on the same draft: the server confirms exactly once.
-    draft = server.api.post("/api/send", json={"chat_id": chat["id"], "text": "/cmd demo echo race"}).json()["run"]
+    draft = server.api.post(
+        "/api/send", json={"chat_id": chat["id"], "text": "/cmd demo echo race"}
+    ).json()["run"]
     statuses = page.evaluate(
         """([id, hash]) => { const csrf = document.cookie.match(/piloto_csrf=([^;]+)/)[1];
              const go = () => fetch(`/api/runs/${id}/confirm`, {method: 'POST', headers: {'Content-Type': 'application/json',
@@ -92,7 +98,9 @@ def test_double_click_on_confirm_runs_once(page: Any, server: Server) -> None:
     )
     assert sorted(statuses) == [200, 409, 409]
     page.wait_for_selector(f".run-card[data-run-id='{draft['id']}'][data-status='done']")
-    assert [s["attempts"] for s in server.api.get(f"/api/runs/{draft['id']}").json()["steps"]] == [1]
+    assert [s["attempts"] for s in server.api.get(f"/api/runs/{draft['id']}").json()["steps"]] == [
+        1
+    ]
 
 
 def test_reload_mid_run_shows_the_run_and_follows_it(page: Any, server: Server) -> None:
@@ -103,7 +111,9 @@ def test_reload_mid_run_shows_the_run_and_follows_it(page: Any, server: Server) 
     page.locator(".run-card[data-status='draft'] .js-confirm").click()
     page.wait_for_selector(".run-card[data-status='running']")
     page.reload()
-    card = page.wait_for_selector(".run-card[data-status='running'], .run-card[data-status='queued']")
+    card = page.wait_for_selector(
+        ".run-card[data-status='running'], .run-card[data-status='queued']"
+    )
     assert card.query_selector(".running-note") is not None
     assert page.is_visible(".step.st-running .spinner")
     page.wait_for_selector(".run-card[data-status='done']", timeout=20_000)
@@ -114,7 +124,10 @@ def test_hostile_output_and_links_stay_inert(page: Any, server: Server) -> None:
     chat = server.new_chat("Hostile")
     login(page, server)
     open_chat(page, chat)
-    send(page, "/cmd demo echo '<img src=x onerror=window.__xss=1>' '<script>window.__xss=2</script>'")
+    send(
+        page,
+        "/cmd demo echo '<img src=x onerror=window.__xss=1>' '<script>window.__xss=2</script>'",
+    )
     _confirm_and_wait_done(page)
     out = page.inner_text(".run-card pre.out")
     assert "<img src=x onerror=window.__xss=1>" in out and "<script>" in out
@@ -125,7 +138,9 @@ def test_hostile_output_and_links_stay_inert(page: Any, server: Server) -> None:
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert page.evaluate("document.querySelectorAll('img').length") == 0
     assert page.evaluate("document.querySelectorAll('[onerror], script:not([src])').length") == 0
-    hrefs = page.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))")
+    hrefs = page.evaluate(
+        "[...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))"
+    )
     assert not [h for h in hrefs if re.match(r"\s*javascript:", h, re.I)], hrefs
     assert "<img src=x onerror=window.__xss=3>" in page.inner_text(".msg.user .bubble >> nth=-1")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Server, login, open_chat, send, shot, start_server
 
+from conftest import Server, login, open_chat, send, shot, start_server
 from piloto.llm.scripted import Reply, ScriptedLLM
 
 pytestmark = pytest.mark.browser
@@ -28,10 +28,24 @@ def llm_server(llm: ScriptedLLM, tmp_path_factory: pytest.TempPathFactory) -> It
     srv.stop()
 
 
-def test_model_proposes_a_plan_that_runs_after_confirmation(page: Any, llm: ScriptedLLM, llm_server: Server) -> None:
-    plan = {"summary": "Show the kernel version", "steps": [{"service": "demo", "operation": "run_command", "arguments": {"cmd": "uname -s"}}]}
+def test_model_proposes_a_plan_that_runs_after_confirmation(
+    page: Any, llm: ScriptedLLM, llm_server: Server
+) -> None:
+    plan = {
+        "summary": "Show the kernel version",
+        "steps": [
+            {"service": "demo", "operation": "run_command", "arguments": {"cmd": "uname -s"}}
+        ],
+    }
     thinking = "Let me look at the kernel of this machine with uname; I will propose a plan for you to confirm."
-    llm.push(Reply(text=thinking, tool_calls=[("mcp_request", json.dumps(plan))], chunk_chars=6, chunk_delay_s=0.06))
+    llm.push(
+        Reply(
+            text=thinking,
+            tool_calls=[("mcp_request", json.dumps(plan))],
+            chunk_chars=6,
+            chunk_delay_s=0.06,
+        )
+    )
     chat = llm_server.new_chat("With a model")
     login(page, llm_server)
     open_chat(page, chat)
@@ -54,7 +68,9 @@ def test_model_proposes_a_plan_that_runs_after_confirmation(page: Any, llm: Scri
     assert len(llm.requests) == 1
 
 
-def test_model_failure_is_explained_and_nothing_is_lost(page: Any, llm: ScriptedLLM, llm_server: Server) -> None:
+def test_model_failure_is_explained_and_nothing_is_lost(
+    page: Any, llm: ScriptedLLM, llm_server: Server
+) -> None:
     llm.push(Reply(status=500), Reply(status=500), Reply(status=500), Reply(status=500))
     chat = llm_server.new_chat("Model down")
     login(page, llm_server)

@@ -8,6 +8,7 @@ from piloto.auth.deps import Operator, Viewer
 from piloto.chat import repo
 from piloto.chat.models import Chat, ChatIn, ChatPatch, ChatState, Message
 from piloto.deps import DB
+from piloto.store.eventlog import last_event_id
 
 router = APIRouter(prefix="/api", tags=["chats"])
 
@@ -34,7 +35,8 @@ async def get_chat(chat_id: str, db: DB, _: Viewer) -> dict[str, object]:
     async with db.read() as conn:
         chat = await repo.get_chat(conn, chat_id=chat_id)
         state = await repo.get_state(conn, chat_id=chat_id)
-    return {**chat.model_dump(), "state": state.model_dump()}
+        last = await last_event_id(conn, chat_id=chat_id)
+    return {**chat.model_dump(), "state": state.model_dump(), "last_event_id": last}
 
 
 @router.patch("/chats/{chat_id}")

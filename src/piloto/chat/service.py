@@ -231,6 +231,7 @@ async def _propose(
     steps: list[dict[str, Any]],
     proposed_by: str,
     lang: str,
+    preface: str | None = None,
 ) -> None:
     run = await plans.propose(
         deps.db,
@@ -241,11 +242,18 @@ async def _propose(
         proposed_by=proposed_by,
         lang=lang,
         ttl_s=deps.settings.plan_ttl,
+        preface=preface,
     )
     result.run = run
     async with deps.db.read() as conn:
-        msgs = await repo.recent_messages(conn, chat_id=chat_id, limit=2)
-    result.replies.extend(m for m in msgs if m.run_id == run.id and m.seq > result.message.seq)
+        msgs = await repo.recent_messages(conn, chat_id=chat_id, limit=50)
+    # The model's own words (if any) and the proposal, both stored in the proposal's transaction.
+    result.replies.extend(
+        m
+        for m in msgs
+        if m.seq > result.message.seq
+        and (m.run_id == run.id or (m.meta or {}).get("preface_of") == run.id)
+    )
 
 
 async def _direct(
@@ -339,9 +347,8 @@ async def _model_turn(
                 steps=steps,
                 proposed_by=f"model:{deps.model.name} for {principal.name}",
                 lang=lang,
+                preface=completion.text.strip() or None,
             )
-            if completion.text.strip():
-                result.replies.insert(0, await _say(deps, chat_id, completion.text.strip()))
             return
         except (ToolCallError, PlanInvalid) as exc:
             reason = exc.message

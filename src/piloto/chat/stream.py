@@ -54,7 +54,9 @@ async def chat_events(
     db: DB,
     _: Viewer,
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
-    after: int | None = Query(default=None, ge=0, le=2**62, description="Resume after this event id"),
+    after: int | None = Query(
+        default=None, ge=0, le=2**62, description="Resume after this event id"
+    ),
 ) -> EventSourceResponse:
     """Messages and run/step changes as Server-Sent Events."""
     async with db.read() as conn:

@@ -60,6 +60,7 @@ async def propose(
     proposed_by: str,
     lang: str,
     ttl_s: int,
+    preface: str | None = None,
 ) -> PlanRun:
     """Validate a plan and store it as the chat's pending draft (superseding an older one)."""
     async with db.write() as conn:
@@ -103,6 +104,15 @@ async def propose(
             plan_hash=h,
             request_summary=summary,
         )
+        if preface:
+            # The model's own words come before its proposal, in the same commit.
+            await chat_repo.append_message(
+                conn,
+                chat_id=chat_id,
+                role="assistant",
+                content=preface,
+                meta={"preface_of": run_id},
+            )
         text = t(lang, "proposed", summary=summary, steps=describe_steps(checked))
         if superseded:
             text = t(lang, "superseded") + "\n\n" + text

@@ -79,7 +79,7 @@ export class ChatView {
       ev.preventDefault();
       this.send();
     });
-    return h("div.composer-wrap", null, form, h("p.composer-hint", null, "/help · /cmd demo uname -a · /call demo system_info {}"));
+    return h("div.composer-wrap", null, form, h("p.composer-hint", null, t("chat.keys"), " · ", h("code", null, "/help")));
   }
 
   autosize() {

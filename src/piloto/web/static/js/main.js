@@ -73,6 +73,8 @@ function wireStatic() {
   $("#open-drawer").addEventListener("click", () => drawer(true));
   $("#close-drawer").addEventListener("click", () => drawer(false));
   $("#scrim").addEventListener("click", () => drawer(false));
+  // Following a link in the drawer closes it, even when it points where we already are.
+  $("#sidebar").addEventListener("click", (ev) => { if (ev.target.closest("a[href]")) drawer(false); });
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && document.body.classList.contains("drawer-open") && !document.querySelector("dialog[open]")) {
       drawer(false);
@@ -367,7 +369,7 @@ function showConnection(status) {
   const banner = $("#banner");
   conn.hidden = !status || status === "connecting";
   conn.dataset.status = status || "";
-  clear(conn).append(h("span.conn-dot"), h("span.conn-label", null, status === "live" ? t("conn.live") : t("conn.offline").split(" — ")[0]));
+  clear(conn).append(h("span.conn-dot"), h("span.conn-label", null, status === "live" ? t("conn.live") : t("conn.down")));
   const down = status === "down" || status === "polling";
   banner.hidden = !down;
   banner.dataset.status = status || "";

@@ -105,7 +105,6 @@ export function openAddService({ project, isAdmin, onChanged }) {
       const svc = await api.addService(body);
       onChanged?.();
       m.close();
-      toast(t("svc.registered", { name: svc.name, n: svc.operation_count }), { kind: "success" });
       openServiceDetails({ service: svc, isAdmin, onChanged, justRegistered: true });
     } catch (e) {
       err.textContent = e.message;
@@ -143,7 +142,7 @@ export function openServiceDetails({ service, isAdmin, onChanged, justRegistered
   done.addEventListener("click", () => m.close());
 
   const renderHead = () => {
-    clear(head).append(
+    clear(head).append(...[
       h("div.svc-title", null, statusDot(svc.status), h("strong.mono", null, svc.name),
         h("span.badge.kind", null, svc.kind === "mcp" ? "MCP" : "OpenAPI"),
         svc.project_id ? null : h("span.badge.neutral", null, t("nav.global")),
@@ -152,7 +151,8 @@ export function openServiceDetails({ service, isAdmin, onChanged, justRegistered
       svc.title ? h("div.muted.small", null, svc.title) : null,
       svc.has_credentials ? h("div.muted.small", null, "🔒 ", t("svc.credsStored")) : null,
       svc.last_error ? h("div.form-error", null, `${t("svc.lastError")}: ${svc.last_error}`) : null,
-      svc.last_checked_at ? h("div.muted.small", null, relTime(svc.last_checked_at)) : null);
+      svc.last_checked_at ? h("div.muted.small", null, relTime(svc.last_checked_at)) : null,
+    ].filter(Boolean));
   };
 
   const renderOps = async () => {
