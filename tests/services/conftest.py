@@ -7,7 +7,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ class Served:
 
 def _serve_asgi(
     app: Any, host: str = "127.0.0.1", *, lifespan: Literal["on", "off"] = "off", port: int = 0
-) -> Iterator[str]:
+) -> Generator[str]:
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan=lifespan, ws="none",
         http="h11", loop="asyncio",
@@ -197,7 +197,8 @@ def static_specs_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def mcp_http_server() -> Iterator[Served]:
     """An MCP server (the SDK's MCPServer) over streamable HTTP with a read-only tool, a
-    destructive tool and a slow tool; records the client ports of its TCP connections."""
+    destructive tool and a slow tool; records the client ports of its TCP connections and the
+    headers of every request."""
     from mcp.server.mcpserver import MCPServer
     from mcp_types import ToolAnnotations
 
@@ -228,6 +229,14 @@ def mcp_http_server() -> Iterator[Served]:
     async def counting(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             served.state["connections"].add(scope["client"][1])
+            served.seen.append(
+                {
+                    "method": scope["method"],
+                    "headers": {
+                        k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                    },
+                }
+            )
         await inner(scope, receive, send)
 
     for url in _serve_asgi(counting, lifespan="on"):

@@ -296,7 +296,7 @@ async def catalogue_for(deps: ChatDeps, project_id: str) -> list[CatalogueEntry]
     entries: list[CatalogueEntry] = []
     async with deps.db.read() as conn:
         for svc in await services_repo.list_services(conn, project_id=project_id):
-            if not svc.enabled:
+            if not svc.enabled or svc.status != "online":
                 continue
             for op in await services_repo.list_operations(conn, service_id=svc.id, with_spec=True):
                 if op.enabled:

@@ -183,13 +183,14 @@ class ServiceRegistry:
         ) as exc:
             message = str(exc) or exc.__class__.__name__
             if strict:
-                kind = (
-                    "Discovery failed"
-                    if not isinstance(exc, SpecError)
-                    else "The OpenAPI document is broken"
-                )
+                if isinstance(exc, SpecError):
+                    # allow_offline would not help: the document itself needs fixing.
+                    raise Invalid(
+                        f"The OpenAPI document is broken: {message}. Fix it and register again."
+                    ) from exc
                 raise Invalid(
-                    f"{kind}: {message}. Fix it, or register with allow_offline to retry later."
+                    f"Discovery failed: {message}. Fix it, or register with allow_offline to "
+                    "retry later."
                 ) from exc
             async with self.db.write() as conn:
                 await repo.set_status(
