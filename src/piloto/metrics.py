@@ -35,7 +35,18 @@ async def refresh_gauges(conn: AsyncConnection) -> None:
     """Read run counts by status from the database (at scrape time)."""
     rows = (await conn.execute(select(runs.c.status, func.count()).group_by(runs.c.status))).all()
     counts = {status: n for status, n in rows}
-    for status in ("draft", "queued", "running", "cancelling", "done", "error", "cancelled", "superseded", "expired", "interrupted"):
+    for status in (
+        "draft",
+        "queued",
+        "running",
+        "cancelling",
+        "done",
+        "error",
+        "cancelled",
+        "superseded",
+        "expired",
+        "interrupted",
+    ):
         RUNS_BY_STATUS.labels(status=status).set(counts.get(status, 0))
     QUEUE_DEPTH.set(counts.get("queued", 0))
 

@@ -68,6 +68,8 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def llm_client(settings: Settings, llm: ScriptedLLM) -> AsyncIterator[httpx.AsyncClient]:
     """The real app with its runner and the scripted model."""
-    configured = settings.model_copy(update={"llm_base_url": llm.base_url, "llm_max_retries": 0, "llm_stream": False})
+    configured = settings.model_copy(
+        update={"llm_base_url": llm.base_url, "llm_max_retries": 0, "llm_stream": False}
+    )
     async with open_app(configured) as c:
         yield c

@@ -47,7 +47,11 @@ class CountingState:
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return {"by_key": dict(self.by_key), "by_path": dict(self.by_path), "requests": list(self.requests)}
+            return {
+                "by_key": dict(self.by_key),
+                "by_path": dict(self.by_path),
+                "requests": list(self.requests),
+            }
 
 
 class Order(BaseModel):
@@ -64,7 +68,9 @@ def make_counting_app() -> tuple[FastAPI, CountingState]:
     @app.middleware("http")
     async def count(request: Request, call_next: Any) -> Any:
         if request.url.path not in ("/stats", "/openapi.json"):
-            request.state.hits = state.record(request.method, request.url.path, request.headers.get("idempotency-key"))
+            request.state.hits = state.record(
+                request.method, request.url.path, request.headers.get("idempotency-key")
+            )
         return await call_next(request)
 
     @app.get("/items/{item_id}", operation_id="getItem")
@@ -78,11 +84,15 @@ def make_counting_app() -> tuple[FastAPI, CountingState]:
     @app.get("/flaky/{key}", operation_id="flakyItem")
     async def flaky(key: str, request: Request, fails: int = 2) -> Any:
         if request.state.hits <= fails:
-            return JSONResponse({"detail": f"try again (hit {request.state.hits})"}, status_code=503)
+            return JSONResponse(
+                {"detail": f"try again (hit {request.state.hits})"}, status_code=503
+            )
         return {"key": key, "hits": request.state.hits}
 
     @app.post("/orders", operation_id="createOrder", status_code=201)
-    async def create_order(order: Order, request: Request, delay: float = 0, fail: bool = False) -> Any:
+    async def create_order(
+        order: Order, request: Request, delay: float = 0, fail: bool = False
+    ) -> Any:
         if delay:
             await asyncio.sleep(delay)
         if fail:
@@ -105,7 +115,15 @@ def free_port() -> int:
 @contextmanager
 def serve_in_thread(app: Any) -> Iterator[str]:
     """Serve an ASGI app on a free loopback port in a thread."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none", loop="asyncio")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        ws="none",
+        loop="asyncio",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -131,7 +149,10 @@ async def open_app(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+            transport=transport,
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
         ) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
@@ -142,18 +163,32 @@ def ok(resp: httpx.Response, status: int = 200) -> Any:
     return resp.json()
 
 
-async def new_chat(client: httpx.AsyncClient, *, settings: dict[str, Any] | None = None) -> tuple[str, str]:
+async def new_chat(
+    client: httpx.AsyncClient, *, settings: dict[str, Any] | None = None
+) -> tuple[str, str]:
     """A fresh project (with optional settings) and a chat in it."""
     body: dict[str, Any] = {"name": f"p-{os.urandom(4).hex()}"}
     if settings:
         body["settings"] = settings
     project = ok(await client.post("/api/projects", json=body), 201)
-    chat = ok(await client.post("/api/chats", json={"project_id": project["id"], "title": "runner"}), 201)
+    chat = ok(
+        await client.post("/api/chats", json={"project_id": project["id"], "title": "runner"}), 201
+    )
     return project["id"], chat["id"]
 
 
-async def register(client: httpx.AsyncClient, name: str, base_url: str, **extra: Any) -> dict[str, Any]:
-    return dict(ok(await client.post("/api/services", json={"name": name, "kind": "openapi", "base_url": base_url, **extra}), 201))
+async def register(
+    client: httpx.AsyncClient, name: str, base_url: str, **extra: Any
+) -> dict[str, Any]:
+    return dict(
+        ok(
+            await client.post(
+                "/api/services",
+                json={"name": name, "kind": "openapi", "base_url": base_url, **extra},
+            ),
+            201,
+        )
+    )
 
 
 async def propose(client: httpx.AsyncClient, chat_id: str, text: str) -> dict[str, Any]:
@@ -163,20 +198,41 @@ async def propose(client: httpx.AsyncClient, chat_id: str, text: str) -> dict[st
     return dict(data["run"])
 
 
-async def propose_steps(client: httpx.AsyncClient, chat_id: str, steps: list[dict[str, Any]], summary: str = "test plan") -> dict[str, Any]:
+async def propose_steps(
+    client: httpx.AsyncClient, chat_id: str, steps: list[dict[str, Any]], summary: str = "test plan"
+) -> dict[str, Any]:
     """Propose a multi-step plan: a one-step /call, then edited into ``steps`` (a new draft)."""
     first = steps[0]
     import json
 
-    draft = await propose(client, chat_id, f"/call {first['service']} {first['operation']} {json.dumps(first['arguments'])}")
-    return dict(ok(await client.post(f"/api/runs/{draft['id']}/edit", json={"steps": steps, "summary": summary}), 201))
+    draft = await propose(
+        client,
+        chat_id,
+        f"/call {first['service']} {first['operation']} {json.dumps(first['arguments'])}",
+    )
+    return dict(
+        ok(
+            await client.post(
+                f"/api/runs/{draft['id']}/edit", json={"steps": steps, "summary": summary}
+            ),
+            201,
+        )
+    )
 
 
 async def confirm(client: httpx.AsyncClient, run: dict[str, Any]) -> dict[str, Any]:
-    return dict(ok(await client.post(f"/api/runs/{run['id']}/confirm", json={"plan_hash": run["plan_hash"]})))
+    return dict(
+        ok(
+            await client.post(
+                f"/api/runs/{run['id']}/confirm", json={"plan_hash": run["plan_hash"]}
+            )
+        )
+    )
 
 
-async def wait_run(client: httpx.AsyncClient, run_id: str, statuses: frozenset[str] = FINAL, deadline_s: float = 40) -> dict[str, Any]:
+async def wait_run(
+    client: httpx.AsyncClient, run_id: str, statuses: frozenset[str] = FINAL, deadline_s: float = 40
+) -> dict[str, Any]:
     """Poll the run until its status is one of ``statuses`` (bounded, not a timing assertion)."""
     end = time.monotonic() + deadline_s
     run: dict[str, Any] = {}
@@ -203,7 +259,9 @@ def processes_matching(text: str) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\x00", b" ").decode(errors="replace")
+            cmdline = (
+                (entry / "cmdline").read_bytes().replace(b"\x00", b" ").decode(errors="replace")
+            )
         except OSError:
             continue
         if text in cmdline:
@@ -213,4 +271,6 @@ def processes_matching(text: str) -> list[int]:
 
 if __name__ == "__main__":
     counting_app, _ = make_counting_app()
-    uvicorn.run(counting_app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off")
+    uvicorn.run(
+        counting_app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off"
+    )

@@ -14,7 +14,19 @@ from typing import Any
 
 import httpx
 import pytest
-from runner_support import ADMIN_TOKEN, FINAL, confirm, free_port, messages, new_chat, ok, processes_matching, propose, register, wait_run
+from runner_support import (
+    ADMIN_TOKEN,
+    FINAL,
+    confirm,
+    free_port,
+    messages,
+    new_chat,
+    ok,
+    processes_matching,
+    propose,
+    register,
+    wait_run,
+)
 
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
@@ -23,7 +35,9 @@ BIN = Path(sys.executable).parent
 
 def _spawn(args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     out = log.open("ab")
-    return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, deadline_s: float = 60) -> None:
@@ -55,7 +69,11 @@ def tools(tmp_path: Path) -> Iterator[dict[str, str]]:
     """The counting service and a toolbox, each in its own process (they survive the crash)."""
     env = {**os.environ, "PILOTO_DATA_DIR": str(tmp_path / "tools")}
     cport, tport = free_port(), free_port()
-    counting = _spawn([sys.executable, str(HERE / "runner_support.py"), str(cport)], env=env, log=tmp_path / "counting.log")
+    counting = _spawn(
+        [sys.executable, str(HERE / "runner_support.py"), str(cport)],
+        env=env,
+        log=tmp_path / "counting.log",
+    )
     work = tmp_path / "toolbox-work"
     work.mkdir()
     code = (
@@ -81,7 +99,9 @@ async def _until(check: Any, what: str, deadline_s: float = 30) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def test_kill_9_mid_step_then_restart(tmp_path: Path, database_url: str, tools: dict[str, str]) -> None:
+async def test_kill_9_mid_step_then_restart(
+    tmp_path: Path, database_url: str, tools: dict[str, str]
+) -> None:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PILOTO_")},
@@ -96,7 +116,9 @@ async def test_kill_9_mid_step_then_restart(tmp_path: Path, database_url: str, t
     marker = "sleep 7.3141"
     try:
         _wait_http(f"{base}/api/health", server, log)
-        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as api:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+        ) as api:
             await register(api, "shop", tools["counting"])
             await register(api, "box", tools["toolbox"])
             plans = {
@@ -113,7 +135,11 @@ async def test_kill_9_mid_step_then_restart(tmp_path: Path, database_url: str, t
 
             async def all_in_flight() -> bool:
                 seen = (await api.get(f"{tools['counting']}/stats")).json()["by_path"]
-                return seen.get("POST /orders") == 1 and seen.get("GET /items/slow") == 1 and bool(processes_matching(marker))
+                return (
+                    seen.get("POST /orders") == 1
+                    and seen.get("GET /items/slow") == 1
+                    and bool(processes_matching(marker))
+                )
 
             await _until(all_in_flight, "every step to be in flight")
             os.killpg(server.pid, signal.SIGKILL)
@@ -121,7 +147,10 @@ async def test_kill_9_mid_step_then_restart(tmp_path: Path, database_url: str, t
 
             server = _spawn(serve, env=env, log=log)
             _wait_http(f"{base}/api/health", server, log)
-            final = {name: await wait_run(api, str(run["id"]), FINAL, deadline_s=60) for name, run in runs.items()}
+            final = {
+                name: await wait_run(api, str(run["id"]), FINAL, deadline_s=60)
+                for name, run in runs.items()
+            }
             stats = (await api.get(f"{tools['counting']}/stats")).json()
 
             # The non-idempotent POST was received exactly once, and now waits for a person.
@@ -142,13 +171,21 @@ async def test_kill_9_mid_step_then_restart(tmp_path: Path, database_url: str, t
                 assert any(m["content"].startswith("Confirmed by") for m in msgs), name
                 expected = {"post": "interrupted", "cmd": "interrupted", "get": "resumed"}[name]
                 assert expected in kinds, (name, kinds)
-            assert "step" in [(m.get("meta") or {}).get("kind") for m in await messages(api, chats["get"])]
+            assert "step" in [
+                (m.get("meta") or {}).get("kind") for m in await messages(api, chats["get"])
+            ]
             # The killed server's command did not outlive the call that started it.
             await _until(lambda: _none(marker), "the abandoned command to be killed", deadline_s=15)
 
             # A person decides: abort the POST run, skip the command's step.
-            ok(await api.post(f"/api/runs/{runs['post']['id']}/decision", json={"decision": "abort"}))
-            assert (await wait_run(api, str(runs["post"]["id"]), FINAL - {"interrupted"}))["status"] == "cancelled"
+            ok(
+                await api.post(
+                    f"/api/runs/{runs['post']['id']}/decision", json={"decision": "abort"}
+                )
+            )
+            assert (await wait_run(api, str(runs["post"]["id"]), FINAL - {"interrupted"}))[
+                "status"
+            ] == "cancelled"
             ok(await api.post(f"/api/runs/{runs['cmd']['id']}/decision", json={"decision": "skip"}))
             skipped = await wait_run(api, str(runs["cmd"]["id"]), FINAL - {"interrupted"})
             assert skipped["status"] == "done" and skipped["steps"][0]["status"] == "skipped"

@@ -20,7 +20,9 @@ from runner_support import (
 )
 
 
-async def test_three_step_plan_runs_to_done_with_messages(client: httpx.AsyncClient, counting: tuple[str, CountingState]) -> None:
+async def test_three_step_plan_runs_to_done_with_messages(
+    client: httpx.AsyncClient, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(client)
     await register(client, "shop", url)
@@ -45,7 +47,9 @@ async def test_three_step_plan_runs_to_done_with_messages(client: httpx.AsyncCli
     keys = {s["idempotency_key"] for s in final["steps"]}
     assert keys == {r["key"] for r in state.snapshot()["requests"]}
     msgs = await messages(client, chat_id)
-    step_msgs = [m for m in msgs if m["run_id"] == run["id"] and (m.get("meta") or {}).get("kind") == "step"]
+    step_msgs = [
+        m for m in msgs if m["run_id"] == run["id"] and (m.get("meta") or {}).get("kind") == "step"
+    ]
     assert [m["meta"]["step"] for m in step_msgs] == [0, 1, 2]
     assert step_msgs[0]["content"].startswith("Step 1/3 shop · getItem: done (")
     assert "HTTP 200" in step_msgs[0]["content"]
@@ -55,7 +59,9 @@ async def test_three_step_plan_runs_to_done_with_messages(client: httpx.AsyncCli
     assert st["last_run_id"] == run["id"] and st["last_run_status"] == "done"
 
 
-async def test_stops_at_first_failure(client: httpx.AsyncClient, counting: tuple[str, CountingState]) -> None:
+async def test_stops_at_first_failure(
+    client: httpx.AsyncClient, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(client)
     await register(client, "shop", url)
@@ -80,7 +86,9 @@ async def test_stops_at_first_failure(client: httpx.AsyncClient, counting: tuple
     assert (await chat_state(client, chat_id))["last_run_status"] == "error"
 
 
-async def test_unresolvable_template_fails_the_step_clearly(client: httpx.AsyncClient, counting: tuple[str, CountingState]) -> None:
+async def test_unresolvable_template_fails_the_step_clearly(
+    client: httpx.AsyncClient, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(client)
     await register(client, "shop", url)
@@ -100,7 +108,9 @@ async def test_unresolvable_template_fails_the_step_clearly(client: httpx.AsyncC
     assert state.snapshot()["by_path"] == {"GET /items/1": 1}
 
 
-async def test_idempotent_get_is_retried_until_it_succeeds(client: httpx.AsyncClient, counting: tuple[str, CountingState]) -> None:
+async def test_idempotent_get_is_retried_until_it_succeeds(
+    client: httpx.AsyncClient, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(client)
     await register(client, "shop", url)
@@ -113,12 +123,16 @@ async def test_idempotent_get_is_retried_until_it_succeeds(client: httpx.AsyncCl
     assert step["response"]["body"] == {"key": "k1", "hits": 3}
     # Every attempt carried the same Idempotency-Key.
     assert state.snapshot()["by_key"] == {step["idempotency_key"]: 3}
-    retries = [m for m in await messages(client, chat_id) if (m.get("meta") or {}).get("kind") == "retry"]
+    retries = [
+        m for m in await messages(client, chat_id) if (m.get("meta") or {}).get("kind") == "retry"
+    ]
     assert [m["meta"]["attempt"] for m in retries] == [1, 2]
     assert "attempt 1 of 3" in retries[0]["content"]
 
 
-async def test_retries_stop_after_the_projects_attempts(client: httpx.AsyncClient, counting: tuple[str, CountingState]) -> None:
+async def test_retries_stop_after_the_projects_attempts(
+    client: httpx.AsyncClient, counting: tuple[str, CountingState]
+) -> None:
     url, _ = counting
     _, chat_id = await new_chat(client, settings={"retry_attempts": 2})
     await register(client, "shop", url)
@@ -130,7 +144,9 @@ async def test_retries_stop_after_the_projects_attempts(client: httpx.AsyncClien
     assert "503" in final["steps"][0]["error"]
 
 
-async def test_non_idempotent_post_is_not_retried(client: httpx.AsyncClient, counting: tuple[str, CountingState]) -> None:
+async def test_non_idempotent_post_is_not_retried(
+    client: httpx.AsyncClient, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(client)
     await register(client, "shop", url)
@@ -141,10 +157,14 @@ async def test_non_idempotent_post_is_not_retried(client: httpx.AsyncClient, cou
     assert final["status"] == "error"
     assert final["steps"][0]["attempts"] == 1
     assert state.snapshot()["by_path"] == {"POST /orders": 1}
-    assert not [m for m in await messages(client, chat_id) if (m.get("meta") or {}).get("kind") == "retry"]
+    assert not [
+        m for m in await messages(client, chat_id) if (m.get("meta") or {}).get("kind") == "retry"
+    ]
 
 
-async def test_command_step_runs_on_the_toolbox(client: httpx.AsyncClient, toolbox_url: str) -> None:
+async def test_command_step_runs_on_the_toolbox(
+    client: httpx.AsyncClient, toolbox_url: str
+) -> None:
     _, chat_id = await new_chat(client)
     await register(client, "box", toolbox_url)
     run = await propose(client, chat_id, "/cmd box echo hello-from-runner")
@@ -154,7 +174,9 @@ async def test_command_step_runs_on_the_toolbox(client: httpx.AsyncClient, toolb
     body = final["steps"][0]["response"]["body"]
     assert body["exit_code"] == 0 and body["stdout"].strip() == "hello-from-runner"
     assert final["steps"][0]["request_summary"] == "$ echo hello-from-runner"
-    line = next(m for m in await messages(client, chat_id) if (m.get("meta") or {}).get("kind") == "step")
+    line = next(
+        m for m in await messages(client, chat_id) if (m.get("meta") or {}).get("kind") == "step"
+    )
     assert "exit 0" in line["content"] and "hello-from-runner" in line["content"]
 
 

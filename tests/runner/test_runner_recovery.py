@@ -7,7 +7,19 @@ from typing import Any
 
 import httpx
 import pytest
-from runner_support import CountingState, chat_state, confirm, messages, new_chat, ok, open_app, propose, propose_steps, register, wait_run
+from runner_support import (
+    CountingState,
+    chat_state,
+    confirm,
+    messages,
+    new_chat,
+    ok,
+    open_app,
+    propose,
+    propose_steps,
+    register,
+    wait_run,
+)
 from sqlalchemy import select, update
 
 from piloto.audit.log import verify_chain
@@ -35,14 +47,35 @@ async def crash_in_step(db: Database, run_id: str, idx: int, *, status: str = "r
     """What a dead instance leaves behind: the run working under its expired lease, step ``idx`` in flight."""
     async with db.write() as conn:
         await conn.execute(
-            update(runs).where(runs.c.id == run_id).values(status=status, lease_owner="dead-host:1:00", lease_expires_at=now() - 60, started_at=now() - 61)
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(
+                status=status,
+                lease_owner="dead-host:1:00",
+                lease_expires_at=now() - 60,
+                started_at=now() - 61,
+            )
         )
-        rows = (await conn.execute(select(steps.c.id, steps.c.idx).where(steps.c.run_id == run_id))).all()
+        rows = (
+            await conn.execute(select(steps.c.id, steps.c.idx).where(steps.c.run_id == run_id))
+        ).all()
         for row in rows:
             if row.idx < idx:
-                await conn.execute(update(steps).where(steps.c.id == row.id).values(status="done", attempts=1, response_json='{"status_code": 200, "body": {"id": "earlier"}}'))
+                await conn.execute(
+                    update(steps)
+                    .where(steps.c.id == row.id)
+                    .values(
+                        status="done",
+                        attempts=1,
+                        response_json='{"status_code": 200, "body": {"id": "earlier"}}',
+                    )
+                )
             elif row.idx == idx:
-                await conn.execute(update(steps).where(steps.c.id == row.id).values(status="running", attempts=1, started_at=now() - 61))
+                await conn.execute(
+                    update(steps)
+                    .where(steps.c.id == row.id)
+                    .values(status="running", attempts=1, started_at=now() - 61)
+                )
 
 
 async def start_runner(client: httpx.AsyncClient, settings: Settings) -> Runner:
@@ -52,7 +85,9 @@ async def start_runner(client: httpx.AsyncClient, settings: Settings) -> Runner:
     return runner
 
 
-async def test_non_idempotent_step_in_flight_becomes_interrupted(quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]) -> None:
+async def test_non_idempotent_step_in_flight_becomes_interrupted(
+    quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(quiet)
     await register(quiet, "shop", url)
@@ -74,14 +109,22 @@ async def test_non_idempotent_step_in_flight_becomes_interrupted(quiet: httpx.As
         # The run stays the chat's active run until a person decides.
         assert (await chat_state(quiet, chat_id))["active_run_id"] == run["id"]
         async with _db(quiet).read() as conn:
-            actions = list((await conn.execute(select(audit_log.c.action).where(audit_log.c.run_id == run["id"]))).scalars())
+            actions = list(
+                (
+                    await conn.execute(
+                        select(audit_log.c.action).where(audit_log.c.run_id == run["id"])
+                    )
+                ).scalars()
+            )
             assert "run.interrupted" in actions
             assert (await verify_chain(conn)).ok
     finally:
         await runner.stop()
 
 
-async def test_idempotent_get_in_flight_is_resent_and_finishes(quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]) -> None:
+async def test_idempotent_get_in_flight_is_resent_and_finishes(
+    quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(quiet)
     await register(quiet, "shop", url)
@@ -111,7 +154,9 @@ async def test_idempotent_get_in_flight_is_resent_and_finishes(quiet: httpx.Asyn
         await runner.stop()
 
 
-async def test_service_that_honours_idempotency_is_resent(quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]) -> None:
+async def test_service_that_honours_idempotency_is_resent(
+    quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(quiet)
     await register(quiet, "shop", url, honours_idempotency=True)
@@ -127,7 +172,9 @@ async def test_service_that_honours_idempotency_is_resent(quiet: httpx.AsyncClie
         await runner.stop()
 
 
-async def test_stale_cancelling_run_ends_cancelled(quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]) -> None:
+async def test_stale_cancelling_run_ends_cancelled(
+    quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(quiet)
     await register(quiet, "shop", url)
@@ -146,7 +193,9 @@ async def test_stale_cancelling_run_ends_cancelled(quiet: httpx.AsyncClient, set
 
 
 @pytest.mark.parametrize("decision", ["retry", "skip", "abort"])
-async def test_decision_on_an_interrupted_run(decision: str, quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]) -> None:
+async def test_decision_on_an_interrupted_run(
+    decision: str, quiet: httpx.AsyncClient, settings: Settings, counting: tuple[str, CountingState]
+) -> None:
     url, state = counting
     _, chat_id = await new_chat(quiet)
     await register(quiet, "shop", url)
@@ -183,7 +232,9 @@ async def test_decision_on_an_interrupted_run(decision: str, quiet: httpx.AsyncC
         await runner.stop()
 
 
-async def test_a_second_runner_on_the_same_sqlite_file_refuses_to_start(client: httpx.AsyncClient, settings: Settings) -> None:
+async def test_a_second_runner_on_the_same_sqlite_file_refuses_to_start(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     if not settings.resolved_database_url.startswith("sqlite"):
         pytest.skip("the runner lock is for SQLite")
     app: Any = client.app  # type: ignore[attr-defined]

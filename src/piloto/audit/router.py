@@ -23,7 +23,9 @@ async def list_audit(
     chat_id: str | None = Query(default=None, max_length=64),
     run_id: str | None = Query(default=None, max_length=64),
     actor: str | None = Query(default=None, max_length=100),
-    before: int | None = Query(default=None, ge=1, le=2**62, description="Only records with a smaller id"),
+    before: int | None = Query(
+        default=None, ge=1, le=2**62, description="Only records with a smaller id"
+    ),
     limit: int = Query(default=100, ge=1, le=500),
 ) -> list[dict[str, Any]]:
     """Newest records first."""
@@ -47,4 +49,9 @@ async def verify(db: DB, _: Admin) -> dict[str, Any]:
     """Walk the hash chain and report the first broken link."""
     async with db.read() as conn:
         result = await verify_chain(conn)
-    return {"ok": result.ok, "checked": result.checked, "broken_at": result.broken_at, "reason": result.reason}
+    return {
+        "ok": result.ok,
+        "checked": result.checked,
+        "broken_at": result.broken_at,
+        "reason": result.reason,
+    }

@@ -38,7 +38,9 @@ class PgListener:
         delay = 0.5
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self._dsn, autocommit=True
+                ) as conn:
                     await conn.execute(f"LISTEN {self._channel}")
                     self.ready.set()
                     delay = 0.5

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from piloto.llm import ChatModel
 from piloto.services.registry import ServiceRegistry
@@ -20,6 +21,8 @@ class RunnerDeps:
     lease_s: float
     retry_base_s: float
     cancel_poll_s: float = 0.5
+    # Set by Runner.stop(): runs stop at their next safe point (never in the middle of a commit).
+    shutdown: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def actor(self) -> str:

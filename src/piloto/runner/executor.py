@@ -95,7 +95,9 @@ async def execute_run(deps: RunnerDeps, run_id: str) -> str:
         project = await get_project(conn, project_id=run.project_id)
     if run.lease_owner != deps.owner or run.status not in WORKING:
         raise LeaseLost(run_id)
-    watch = RunWatch(deps.db, run_id=run_id, owner=deps.owner, poll_s=deps.cancel_poll_s)
+    watch = RunWatch(
+        deps.db, run_id=run_id, owner=deps.owner, poll_s=deps.cancel_poll_s, shutdown=deps.shutdown
+    )
     ctx = _Ctx(deps, run, chat.language or deps.settings.language, project.settings, watch)
     watch.start()
     try:

@@ -29,6 +29,10 @@ class RunCancelled(Exception):
     """A person asked the run to stop (it is ``cancelling``)."""
 
 
+class RunnerStopping(Exception):
+    """This instance is shutting down: leave the run as it is for the next owner to decide."""
+
+
 async def claim_queued(db: Database, *, owner: str, lease_s: float, limit: int) -> list[str]:
     """Move up to ``limit`` queued runs to ``running`` under this owner's lease."""
     if limit <= 0:

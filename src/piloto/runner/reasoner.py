@@ -60,8 +60,8 @@ def build_messages(*, command: str, result: InvokeResult, summary: str) -> list[
     if not body:
         stderr = result.error or json.dumps(result.body, default=str)
     parts = [
-        f"Plan: {clip(summary, 300)}",
-        f"Command: {command}",
+        f"Plan: {_fence(clip(summary, 300))}",
+        f"Command: {_fence(command)}",
         f"Exit code: {exit_code if exit_code is not None else 'none'}"
         + (" (timed out)" if body.get("timed_out") else "")
         + (

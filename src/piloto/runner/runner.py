@@ -28,6 +28,7 @@ from piloto.runner.executor import execute_run
 from piloto.runner.leases import (
     WORKING,
     LeaseLost,
+    RunnerStopping,
     claim_queued,
     heartbeat,
     queue_depth,
@@ -114,14 +115,17 @@ class Runner:
     async def stop(self) -> None:
         """Stop claiming, cancel the runs in progress, and expire our leases for a prompt takeover."""
         self._stopping = True
-        for task in self._loops:
-            task.cancel()
-        work = [*self._tasks.values(), *self._side]
-        for task in work:
-            task.cancel()
-        pending = [*self._loops, *work]
-        if pending:
-            await asyncio.wait(pending, timeout=STOP_GRACE_S)
+        self.deps.shutdown.set()
+        self._wake.set()
+        # Loops and runs stop at their next safe point: an in-flight call is abandoned, a
+        # database statement is not (cancelling one mid-flight breaks its pooled connection).
+        work = [*self._loops, *self._tasks.values(), *self._side]
+        if work:
+            _, late = await asyncio.wait(work, timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=STOP_GRACE_S)
         try:
             released = await release_all(self.db, owner=self.instance_id)
             if released:
@@ -187,7 +191,8 @@ class Runner:
 
     async def _heartbeat_loop(self) -> None:
         while not self._stopping:
-            await asyncio.sleep(self.settings.heartbeat_s)
+            if await self._pause(self.settings.heartbeat_s):
+                return
             try:
                 taken = await heartbeat(
                     self.db,
@@ -208,11 +213,19 @@ class Runner:
 
     async def _recovery_loop(self) -> None:
         while not self._stopping:
-            await asyncio.sleep(max(0.2, self.settings.lease_s / 2))
+            if await self._pause(max(0.2, self.settings.lease_s / 2)):
+                return
             try:
                 await self.recover_now()
             except Exception:
                 log.exception("recovery pass failed")
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, but wake at once on shutdown; True when shutting down."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.deps.shutdown.wait()
+        return self.deps.shutdown.is_set()
 
     def _loop_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or self._stopping:
@@ -240,6 +253,8 @@ class Runner:
             return
         exc = task.exception()
         if exc is None:
+            return
+        if isinstance(exc, RunnerStopping):
             return
         if isinstance(exc, LeaseLost):
             log.warning(

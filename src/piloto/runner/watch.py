@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
-from piloto.runner.leases import WORKING, LeaseLost, RunCancelled
+from piloto.runner.leases import WORKING, LeaseLost, RunCancelled, RunnerStopping
 from piloto.store.db import Database
 from piloto.store.schema import runs
 
@@ -21,8 +21,11 @@ T = TypeVar("T")
 class RunWatch:
     """Polls the run's status in a side task; ``guard`` abandons a call when the run must stop."""
 
-    def __init__(self, db: Database, *, run_id: str, owner: str, poll_s: float) -> None:
+    def __init__(
+        self, db: Database, *, run_id: str, owner: str, poll_s: float, shutdown: asyncio.Event
+    ) -> None:
         self.db = db
+        self.shutdown = shutdown
         self.run_id = run_id
         self.owner = owner
         self.poll_s = poll_s
@@ -51,7 +54,10 @@ class RunWatch:
         return reason(self.run_id)
 
     async def check(self) -> None:
-        """Read the run's status once; raise RunCancelled or LeaseLost when it must stop."""
+        """Read the run's status once; raise RunCancelled, LeaseLost or RunnerStopping when it must stop."""
+        if self.shutdown.is_set():
+            self._stop(RunnerStopping)
+            raise self.error()
         async with self.db.read() as conn:
             row = (
                 await conn.execute(
@@ -67,10 +73,12 @@ class RunWatch:
 
     async def _loop(self) -> None:
         while not self.stop_event.is_set():
-            await asyncio.sleep(self.poll_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_s):
+                    await self.shutdown.wait()
             try:
                 await self.check()
-            except (RunCancelled, LeaseLost):
+            except (RunCancelled, LeaseLost, RunnerStopping):
                 return
             except Exception:  # a failed poll must not end the watch: try again next time
                 log.warning("could not read the run's status", exc_info=True)
