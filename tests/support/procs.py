@@ -19,7 +19,9 @@ def free_port() -> int:
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start a process from the repository root, its output in ``log``."""
-    return subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    return subprocess.Popen(
+        args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT
+    )
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 60) -> None:
