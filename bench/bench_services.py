@@ -25,7 +25,7 @@ from piloto.services.models import OperationSpec, ParamSpec
 from piloto.services.netguard import NetPolicy, guarded_client
 from piloto.services.openapi import parse_openapi
 
-GITHUB = Path("/work/shared/specs/github-api.json")
+GITHUB = Path(__file__).resolve().parents[2] / "shared" / "specs" / "github-api.json"
 CALLS = 1000
 
 

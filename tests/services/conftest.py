@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from tests.support.specs import SPECS
 from werkzeug.serving import make_server
 
 
@@ -176,14 +177,14 @@ def httpbin_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def static_specs_url() -> Iterator[str]:
-    """/work/shared/specs served as static files (another origin than the API under test)."""
+    """../shared/specs served as static files (another origin than the API under test)."""
     from werkzeug.middleware.shared_data import SharedDataMiddleware
     from werkzeug.wrappers import Response
 
     def not_found(environ: Any, start_response: Any) -> Any:
         return Response("not found", status=404)(environ, start_response)
 
-    app = SharedDataMiddleware(not_found, {"/": "/work/shared/specs"})
+    app = SharedDataMiddleware(not_found, {"/": str(SPECS)})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

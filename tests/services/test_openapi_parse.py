@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.specs import SPECS
 
 from piloto.services.openapi import SpecError, call_base_url, parse_openapi
 
-SPECS = Path("/work/shared/specs")
 OAI = SPECS / "oai"
 
 

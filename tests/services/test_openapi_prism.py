@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.support.prism import NEEDS_PRISM, start_prism
+from tests.support.specs import SPECS
 
 from piloto.services.invoke import HttpTarget, invoke_http
 from piloto.services.netguard import NetPolicy, guarded_client
@@ -22,12 +23,12 @@ pytestmark = [pytest.mark.slow, NEEDS_PRISM]
 
 @pytest.fixture(scope="module")
 def prism_petstore() -> Iterator[str]:
-    yield from start_prism("/work/shared/specs/oai/petstore.yaml")
+    yield from start_prism(str(SPECS / "oai" / "petstore.yaml"))
 
 
 @pytest.fixture(scope="module")
 def prism_github() -> Iterator[str]:
-    yield from start_prism("/work/shared/specs/github-api.json")
+    yield from start_prism(str(SPECS / "github-api.json"))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from sqlalchemy import func, select
 from tests.conftest import make_token
 from tests.services.conftest import Served, _serve_asgi, make_test_api
 from tests.support.prism import PRISM, free_port, start_prism
+from tests.support.specs import SPECS
 
 from piloto.chat.service import ChatDeps, catalogue_for
 from piloto.errors import Forbidden
@@ -27,9 +27,6 @@ from piloto.services.models import InvokeResult
 from piloto.services.registry import ServiceRegistry
 from piloto.store.db import Database
 from piloto.store.schema import audit_log, operations, services
-
-SPECS = Path("/work/shared/specs")
-
 
 # -- helpers ---------------------------------------------------------------------------------
 
