@@ -96,5 +96,7 @@ export const api = {
   refreshService: (id) => request("POST", `/api/services/${enc(id)}/refresh`, {}),
   deleteService: (id) => request("DELETE", `/api/services/${enc(id)}`),
   operations: (id) => request("GET", `/api/services/${enc(id)}/operations`),
+  audit: (query) => request("GET", `/api/audit${query ? `?${query}` : ""}`),
+  verifyAudit: () => request("GET", "/api/audit/verify"),
   patchOperation: (id, op, patch) => request("PATCH", `/api/services/${enc(id)}/operations/${enc(op)}`, patch),
 };

@@ -1,4 +1,5 @@
 // Boot, login, the sidebar (projects, chats, services), routing (#/p/ID/c/ID), theme, language.
+import { openAudit } from "./audit.js";
 import { api, setCsrf, setUnauthorizedHandler } from "./api.js";
 import { h, icon, clear, $, $$ } from "./dom.js";
 import { t, lang, setLang, applyStatic, onLangChange, relTime } from "./i18n.js";
@@ -65,6 +66,8 @@ function wireStatic() {
   $("#new-project").append(icon("plus", 16));
   $("#add-service").append(icon("plus", 16));
   $("#logout").append(icon("logout", 16));
+  $("#open-audit").append(icon("check", 16));
+  $("#open-audit").addEventListener("click", () => openAudit({ projects: state.projects || [] }));
   $("#open-drawer").append(icon("menu", 18));
   $("#close-drawer").append(icon("x", 18));
   $("#new-project").addEventListener("click", newProject);
@@ -176,6 +179,7 @@ async function start(me) {
   document.body.dataset.role = me.role;
   $("#new-project").hidden = !can("operator");
   $("#add-service").hidden = !can("admin");
+  $("#open-audit").hidden = !can("admin");
   paintMe();
   try {
     state.projects = await api.projects();
