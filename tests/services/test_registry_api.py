@@ -19,32 +19,22 @@ from sqlalchemy import func, select
 from tests.conftest import make_token
 from tests.services.conftest import Served, _serve_asgi, make_test_api
 from tests.support.prism import PRISM, free_port, start_prism
+from tests.support.registry import catalogue as _catalogue
+from tests.support.registry import invoke as _invoke
+from tests.support.registry import new_project as _project
+from tests.support.registry import operations as _operations
 from tests.support.specs import SPECS
 
-from piloto.chat.service import ChatDeps, catalogue_for
 from piloto.errors import Forbidden
-from piloto.services.models import InvokeResult
-from piloto.services.registry import ServiceRegistry
 from piloto.store.db import Database
 from piloto.store.schema import audit_log, operations, services
 
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _registry(client: httpx.AsyncClient) -> ServiceRegistry:
-    registry: ServiceRegistry = client.app.state.registry  # type: ignore[attr-defined]
-    return registry
-
-
 def _db(client: httpx.AsyncClient) -> Database:
     db: Database = client.app.state.db  # type: ignore[attr-defined]
     return db
-
-
-async def _project(client: httpx.AsyncClient, name: str = "Ops") -> str:
-    resp = await client.post("/api/projects", json={"name": name})
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["id"])
 
 
 async def _register(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
@@ -53,31 +43,8 @@ async def _register(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     return dict(resp.json())
 
 
-async def _operations(client: httpx.AsyncClient, sid: str) -> dict[str, dict[str, Any]]:
-    resp = await client.get(f"/api/services/{sid}/operations")
-    assert resp.status_code == 200, resp.text
-    return {op["operation"]: op for op in resp.json()}
-
-
 def _by_route(ops: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {f"{op['method']} {op['path']}": op for op in ops.values()}
-
-
-async def _invoke(
-    client: httpx.AsyncClient, project_id: str, service: str, operation: str, **arguments: Any
-) -> InvokeResult:
-    return await _registry(client).invoke(
-        project_id=project_id,
-        service=service,
-        operation=operation,
-        arguments=arguments,
-        idempotency_key=None,
-    )
-
-
-async def _catalogue(client: httpx.AsyncClient, project_id: str) -> set[tuple[str, str]]:
-    deps: ChatDeps = client.app.state.chat  # type: ignore[attr-defined]
-    return {(e.service.name, e.operation.operation) for e in await catalogue_for(deps, project_id)}
 
 
 async def _service_count(client: httpx.AsyncClient) -> int:

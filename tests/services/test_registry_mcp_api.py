@@ -17,12 +17,13 @@ from sqlalchemy import select
 from tests.conftest import ADMIN_TOKEN
 from tests.services.conftest import Served
 from tests.support.prism import free_port
+from tests.support.registry import catalogue as _catalogue
+from tests.support.registry import invoke as _invoke
+from tests.support.registry import new_project as _project
+from tests.support.registry import operations as _operations
 
 from piloto.app import create_app
-from piloto.chat.service import ChatDeps, catalogue_for
 from piloto.errors import Forbidden
-from piloto.services.models import InvokeResult
-from piloto.services.registry import ServiceRegistry
 from piloto.settings import Settings
 from piloto.store.db import Database
 from piloto.store.schema import audit_log, services
@@ -42,44 +43,10 @@ ENV_SERVER = [
 ]
 
 
-def _registry(client: httpx.AsyncClient) -> ServiceRegistry:
-    registry: ServiceRegistry = client.app.state.registry  # type: ignore[attr-defined]
-    return registry
-
-
-async def _project(client: httpx.AsyncClient) -> str:
-    resp = await client.post("/api/projects", json={"name": "Ops"})
-    assert resp.status_code == 201, resp.text
-    return str(resp.json()["id"])
-
-
 async def _register(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     resp = await client.post("/api/services", json={"kind": "mcp", **body})
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
-
-
-async def _operations(client: httpx.AsyncClient, sid: str) -> dict[str, dict[str, Any]]:
-    resp = await client.get(f"/api/services/{sid}/operations")
-    assert resp.status_code == 200, resp.text
-    return {op["operation"]: op for op in resp.json()}
-
-
-async def _invoke(
-    client: httpx.AsyncClient, project_id: str, service: str, operation: str, **arguments: Any
-) -> InvokeResult:
-    return await _registry(client).invoke(
-        project_id=project_id,
-        service=service,
-        operation=operation,
-        arguments=arguments,
-        idempotency_key=None,
-    )
-
-
-async def _catalogue(client: httpx.AsyncClient, project_id: str) -> set[tuple[str, str]]:
-    deps: ChatDeps = client.app.state.chat  # type: ignore[attr-defined]
-    return {(e.service.name, e.operation.operation) for e in await catalogue_for(deps, project_id)}
 
 
 async def _service_count(client: httpx.AsyncClient) -> int:

@@ -201,6 +201,37 @@ async def _vetted_ips(host: str, port: int, policy: NetPolicy, limit_s: float | 
         return await resolve_and_check(host, port, policy)
 
 
+async def _connect_vetted(
+    core: Any,
+    inner: Any,
+    policy: NetPolicy,
+    host: str,
+    port: int,
+    limit_s: float | None,
+    local_address: str | None,
+    socket_options: Iterable[Any] | None,
+) -> Any:
+    """Connect to the first reachable vetted address of ``host``.
+
+    ``core`` is the httpcore module in use (httpcore, or httpcore2 for the MCP SDK), so one
+    copy of this check guards both clients.
+    """
+    try:
+        ips = await _vetted_ips(host, port, policy, limit_s)
+    except TimeoutError as exc:
+        raise core.ConnectTimeout(f"resolving {host} timed out") from exc
+    except socket.gaierror as exc:
+        raise core.ConnectError(f"{host} does not resolve ({exc.strerror})") from exc
+    last: Exception | None = None
+    for ip in ips:
+        try:
+            return await inner.connect_tcp(ip, port, limit_s, local_address, socket_options)
+        except (core.ConnectError, core.ConnectTimeout) as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     """httpcore backend that connects only to vetted addresses of the requested host."""
 
@@ -216,22 +247,10 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        try:
-            ips = await _vetted_ips(host, port, self._policy, timeout)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
-        except socket.gaierror as exc:
-            raise httpcore.ConnectError(f"{host} does not resolve ({exc.strerror})") from exc
-        last: Exception | None = None
-        for ip in ips:
-            try:
-                return await self._inner.connect_tcp(
-                    ip, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
+        stream: httpcore.AsyncNetworkStream = await _connect_vetted(
+            httpcore, self._inner, self._policy, host, port, timeout, local_address, socket_options
+        )
+        return stream
 
     async def connect_unix_socket(
         self,
@@ -289,22 +308,10 @@ class _GuardedBackend2(httpcore2.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore2.AsyncNetworkStream:
-        try:
-            ips = await _vetted_ips(host, port, self._policy, timeout)
-        except TimeoutError as exc:
-            raise httpcore2.ConnectTimeout(f"resolving {host} timed out") from exc
-        except socket.gaierror as exc:
-            raise httpcore2.ConnectError(f"{host} does not resolve ({exc.strerror})") from exc
-        last: Exception | None = None
-        for ip in ips:
-            try:
-                return await self._inner.connect_tcp(
-                    ip, port, timeout, local_address, socket_options
-                )
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
+        stream: httpcore2.AsyncNetworkStream = await _connect_vetted(
+            httpcore2, self._inner, self._policy, host, port, timeout, local_address, socket_options
+        )
+        return stream
 
     async def connect_unix_socket(
         self,
