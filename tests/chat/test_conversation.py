@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -179,3 +180,16 @@ async def test_spanish_chat(world: World, llm: ScriptedLLM) -> None:
     assert "Spanish" in llm.requests[-1]["messages"][0]["content"]
     body = (await world.send("sí")).json()
     assert "Confirmado por" in body["reply"]["content"]
+
+
+async def test_same_idempotency_key_while_in_progress_is_409(world: World, llm: ScriptedLLM) -> None:
+    llm.push(Reply(text="slow answer", delay_s=1.0))
+    first = asyncio.create_task(world.send("status?", **{"Idempotency-Key": "busy-1"}))
+    await asyncio.sleep(0.3)
+    second = await world.send("status?", **{"Idempotency-Key": "busy-1"})
+    assert second.status_code == 409 and second.json()["code"] == "idempotency_in_progress"
+    done = await first
+    assert done.status_code == 200
+    replay = await world.send("status?", **{"Idempotency-Key": "busy-1"})
+    assert replay.json() == done.json()
+    assert [m["content"] for m in await world.messages() if m["role"] == "user"] == ["status?"]
