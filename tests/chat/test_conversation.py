@@ -182,7 +182,9 @@ async def test_spanish_chat(world: World, llm: ScriptedLLM) -> None:
     assert "Confirmado por" in body["reply"]["content"]
 
 
-async def test_same_idempotency_key_while_in_progress_is_409(world: World, llm: ScriptedLLM) -> None:
+async def test_same_idempotency_key_while_in_progress_is_409(
+    world: World, llm: ScriptedLLM
+) -> None:
     llm.push(Reply(text="slow answer", delay_s=1.0))
     first = asyncio.create_task(world.send("status?", **{"Idempotency-Key": "busy-1"}))
     await asyncio.sleep(0.3)
