@@ -25,7 +25,11 @@ from piloto.services.models import OperationSpec, ParamSpec
 from piloto.services.netguard import NetPolicy, guarded_client
 from piloto.services.openapi import parse_openapi
 
-GITHUB = Path(__file__).resolve().parents[2] / "shared" / "specs" / "github-api.json"
+# Installed from the npm registry by ./run bench (@octokit/openapi, next to Prism).
+GITHUB = (
+    Path(__file__).resolve().parents[1]
+    / ".tools/node_modules/@octokit/openapi/generated/api.github.com.json"
+)
 CALLS = 1000
 
 

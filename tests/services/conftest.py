@@ -9,13 +9,15 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
-from tests.support.specs import SPECS
+from tests.support.prism import PRISM, start_prism
+from tests.support.specs import GITHUB_API, OAI
 from werkzeug.serving import make_server
 
 
@@ -177,14 +179,15 @@ def httpbin_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def static_specs_url() -> Iterator[str]:
-    """../shared/specs served as static files (another origin than the API under test)."""
+    """The real documents served as static files (another origin than the API under test):
+    ``/github-api.json`` and ``/oai/*.yaml``."""
     from werkzeug.middleware.shared_data import SharedDataMiddleware
     from werkzeug.wrappers import Response
 
     def not_found(environ: Any, start_response: Any) -> Any:
         return Response("not found", status=404)(environ, start_response)
 
-    app = SharedDataMiddleware(not_found, {"/": str(SPECS)})
+    app = SharedDataMiddleware(not_found, {"/github-api.json": str(GITHUB_API), "/oai": str(OAI)})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -193,6 +196,26 @@ def static_specs_url() -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(10)
+
+
+def _prism(document: str) -> Iterator[str]:
+    if not PRISM.exists():
+        pytest.skip("Prism is not installed: ./run test installs it in .tools (npm)")
+    if not Path(document).exists():
+        pytest.skip(f"{document} is not installed: ./run test installs it in .tools (npm)")
+    yield from start_prism(document)
+
+
+@pytest.fixture(scope="session")
+def prism_github() -> Iterator[str]:
+    """Prism mocking GitHub's document: one for the whole session, it takes ~35 s to start."""
+    yield from _prism(str(GITHUB_API))
+
+
+@pytest.fixture(scope="session")
+def prism_petstore() -> Iterator[str]:
+    """Prism mocking the OAI petstore."""
+    yield from _prism(str(OAI / "petstore.yaml"))
 
 
 @pytest.fixture(scope="session")

@@ -6,29 +6,18 @@ file server (another origin), and calls go to Prism's origin (``call_base_url``)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from tests.support.prism import NEEDS_PRISM, start_prism
-from tests.support.specs import SPECS
+from tests.support.prism import NEEDS_PRISM
 
 from piloto.services.invoke import HttpTarget, invoke_http
 from piloto.services.netguard import NetPolicy, guarded_client
 from piloto.services.openapi import call_base_url, discover_openapi
 
 pytestmark = [pytest.mark.slow, NEEDS_PRISM]
-
-
-@pytest.fixture(scope="module")
-def prism_petstore() -> Iterator[str]:
-    yield from start_prism(str(SPECS / "oai" / "petstore.yaml"))
-
-
-@pytest.fixture(scope="module")
-def prism_github() -> Iterator[str]:
-    yield from start_prism(str(SPECS / "github-api.json"))
 
 
 @pytest.fixture

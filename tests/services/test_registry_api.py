@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,12 +17,12 @@ import pytest
 from sqlalchemy import func, select
 from tests.conftest import make_token
 from tests.services.conftest import Served, _serve_asgi, make_test_api
-from tests.support.prism import PRISM, free_port, start_prism
+from tests.support.prism import free_port
 from tests.support.registry import catalogue as _catalogue
 from tests.support.registry import invoke as _invoke
 from tests.support.registry import new_project as _project
 from tests.support.registry import operations as _operations
-from tests.support.specs import SPECS
+from tests.support.specs import OAI
 
 from piloto.errors import Forbidden
 from piloto.store.db import Database
@@ -62,20 +61,6 @@ async def _register_test_api(
 
 
 # -- real servers ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def prism_github() -> Iterator[str]:
-    if not PRISM.exists():
-        pytest.skip("Prism is not installed: npm install --prefix .tools @stoplight/prism-cli")
-    yield from start_prism(str(SPECS / "github-api.json"))
-
-
-@pytest.fixture(scope="module")
-def prism_petstore() -> Iterator[str]:
-    if not PRISM.exists():
-        pytest.skip("Prism is not installed: npm install --prefix .tools @stoplight/prism-cli")
-    yield from start_prism(str(SPECS / "oai" / "petstore.yaml"))
 
 
 # -- discovery of real documents ---------------------------------------------------------------
@@ -147,7 +132,7 @@ async def test_petstore_from_an_uploaded_document(
     app_client: httpx.AsyncClient, prism_petstore: str
 ) -> None:
     pid = await _project(app_client)
-    document = (SPECS / "oai" / "petstore.yaml").read_text()
+    document = (OAI / "petstore.yaml").read_text()
     svc = await _register(app_client, name="petstore", base_url=prism_petstore, document=document)
     assert svc["status"] == "online" and svc["doc_url"] is None
     assert svc["title"] == "Swagger Petstore"
