@@ -155,6 +155,13 @@ runs = Table(
     Column("expires_at", Float, nullable=True),
     Column("started_at", Float, nullable=True),
     Column("finished_at", Float, nullable=True),
+    # 0002_consent: the person a typed "yes" must come from, the plan's risk (its highest
+    # step's), how many different people must approve, and what failed step it corrects.
+    Column("proposed_for", ID, nullable=True),
+    Column("proposed_for_name", String(100), nullable=True),
+    Column("risk", String(12), nullable=True),
+    Column("approvals_required", Integer, nullable=True),
+    Column("corrects_json", Text, nullable=True),
     Index("ix_runs_status", "status"),
     Index("ix_runs_chat", "chat_id", "created_at"),
 )
@@ -178,7 +185,21 @@ steps = Table(
     Column("started_at", Float, nullable=True),
     Column("finished_at", Float, nullable=True),
     Column("duration_ms", Integer, nullable=True),
+    # 0002_consent: why the step has its risk, and look-alike characters the card flags.
+    Column("risk_reason", Text, nullable=True),
+    Column("warnings_json", Text, nullable=True),
     UniqueConstraint("run_id", "idx", name="uq_steps_run_idx"),
+)
+
+# 0002_consent: one row per person who approved a run (the two-person rule).
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("principal", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("plan_hash", String(64), nullable=False),
+    Column("at", Float, nullable=False),
 )
 
 idempotency_keys = Table(
