@@ -59,7 +59,15 @@ async def test_command_exit_codes(client: httpx.AsyncClient, cmd: str, code: int
     assert response.status_code == 200
     body = response.json()
     assert body["exit_code"] == code
-    assert set(body) == {"exit_code", "stdout", "stderr", "duration_ms", "timed_out", "truncated"}
+    assert set(body) == {
+        "exit_code",
+        "stdout",
+        "stderr",
+        "duration_ms",
+        "timed_out",
+        "truncated",
+        "quota_exceeded",
+    }
 
 
 async def test_command_output_and_timeout(client: httpx.AsyncClient) -> None:

@@ -41,6 +41,9 @@ class Health(BaseModel):
     status: Literal["ok"]
     version: str
     sandbox: SandboxKind
+    commands: Literal["all", "read-only"] = Field(
+        description="read-only: without bubblewrap only commands the policy rates `read` run."
+    )
     protections: list[str]
     idempotency: bool
     network: bool
@@ -48,6 +51,8 @@ class Health(BaseModel):
     output_cap_bytes: int
     default_timeout_s: float
     max_timeout_s: float
+    tmp_bytes: int
+    disk_quota_bytes: int
 
 
 class OsInfo(BaseModel):
@@ -90,6 +95,9 @@ class CommandResponse(BaseModel):
     duration_ms: int
     timed_out: bool
     truncated: bool
+    quota_exceeded: bool = Field(
+        description="The command grew the work directory past its disk quota."
+    )
 
 
 class CwdError(ValueError):
@@ -139,6 +147,12 @@ def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
     app = FastAPI(title="Piloto toolbox", version=__version__, description=DESCRIPTION)
     app.state.toolbox_config = config
     app.state.sandbox = sandbox
+    read_only = sandbox.kind != "bubblewrap" and not config.unsandboxed
+    if read_only:
+        log.warning(
+            "commands are not sandboxed (%s): only read-only commands will run",
+            sandbox.fallback_reason,
+        )
 
     bearer = HTTPBearer(auto_error=False, description="The toolbox token.")
 
@@ -200,6 +214,7 @@ def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
             status="ok",
             version=__version__,
             sandbox=sandbox.kind,
+            commands="read-only" if read_only else "all",
             protections=sandbox.protections,
             idempotency=False,
             network=config.network,
@@ -207,6 +222,8 @@ def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
             output_cap_bytes=config.output_cap_bytes,
             default_timeout_s=config.default_timeout_s,
             max_timeout_s=config.max_timeout_s,
+            tmp_bytes=config.tmp_bytes,
+            disk_quota_bytes=config.disk_bytes,
         )
 
     @app.get(
@@ -226,10 +243,14 @@ def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
         operation_id="run_command",
         response_model=CommandResponse,
         dependencies=guarded,
-        openapi_extra={"x-piloto-risk": "write"},
+        # The command field tells Piloto which argument its command policy must judge.
+        openapi_extra={"x-piloto-risk": "write", "x-piloto-command-field": "cmd"},
         responses={
             400: {"description": "cwd outside the work directory"},
-            403: {"description": "blocked by the command policy"},
+            403: {
+                "description": "blocked by the command policy, or not `read` while commands "
+                "are not sandboxed"
+            },
         },
     )
     async def run_command(body: CommandRequest, request: Request) -> CommandResponse:
@@ -240,6 +261,15 @@ def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
             raise HTTPException(
                 status_code=status.HTTP_403_FORBIDDEN,
                 detail={"error": "blocked", "reason": decision.reason},
+            )
+        if read_only and decision.risk != "read":
+            log.info("command refused: not read-only and not sandboxed")
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail={
+                    "error": "sandbox_required",
+                    "reason": unsandboxed_refusal(decision.risk, sandbox.fallback_reason),
+                },
             )
         try:
             cwd = await asyncio.to_thread(resolve_cwd, sandbox.workdir, body.cwd)
@@ -280,6 +310,18 @@ def create_toolbox_app(config: ToolboxConfig) -> FastAPI:
             duration_ms=result.duration_ms,
             timed_out=result.timed_out,
             truncated=result.truncated,
+            quota_exceeded=result.quota_exceeded,
         )
 
     return app
+
+
+def unsandboxed_refusal(risk: str, why: str | None) -> str:
+    """Why a command was refused without a sandbox, and the two ways to allow it."""
+    return (
+        f"Not run: commands are not sandboxed here ({why or 'bubblewrap is unavailable'}), so "
+        f"this toolbox only runs read-only commands and this one is rated {risk}. To run it, "
+        "install bubblewrap and allow unprivileged user namespaces, then restart the toolbox; "
+        "or, accepting that commands can then touch anything the toolbox's user can, have an "
+        "admin set PILOTO_TOOLBOX_UNSANDBOXED=1 (piloto toolbox --unsandboxed)."
+    )

@@ -44,6 +44,14 @@ class ToolboxConfig:
     sandbox_gid: int | None = NOBODY
     # None: look up `bwrap` on PATH.
     bwrap_path: str | None = None
+    # Size of the private /tmp (and /var/tmp) under bubblewrap: tmpfs, so it is memory.
+    tmp_bytes: int = 64 * MiB
+    # What the work directory may hold; enforced by RLIMIT_FSIZE and a watchdog (see quota.py).
+    disk_bytes: int = 512 * MiB
+    # Directories and files commands must never see (Piloto's data directory, secrets).
+    hidden_paths: tuple[Path, ...] = ()
+    # Without bubblewrap only `read` commands run, unless an admin opts in with this.
+    unsandboxed: bool = False
 
     def validate(self) -> None:
         """Raise ToolboxConfigError with a readable message when the config is unsafe or wrong."""
@@ -63,9 +71,31 @@ class ToolboxConfig:
             raise ToolboxConfigError("output_cap_bytes and max_command_length must be positive.")
         if not 0 <= self.port <= 65535:
             raise ToolboxConfigError(f"Port {self.port} is not a TCP port (0-65535).")
-        for name in ("rlimit_cpu_s", "rlimit_as_bytes", "rlimit_nproc", "rlimit_fsize_bytes"):
+        for name in (
+            "rlimit_cpu_s",
+            "rlimit_as_bytes",
+            "rlimit_nproc",
+            "rlimit_fsize_bytes",
+            "tmp_bytes",
+            "disk_bytes",
+        ):
             if getattr(self, name) <= 0:
                 raise ToolboxConfigError(f"{name} must be positive.")
+        workdir = self.resolved_workdir()
+        for hidden in self.resolved_hidden_paths():
+            if hidden == Path("/") or workdir == hidden or hidden.is_relative_to(workdir):
+                raise ToolboxConfigError(
+                    f"The hidden path {str(hidden)!r} is the root, the work directory or inside "
+                    f"it ({str(workdir)!r}); commands could not work there. Choose a work "
+                    "directory outside what must stay hidden, or hide less."
+                )
+
+    def resolved_hidden_paths(self) -> tuple[Path, ...]:
+        """The hidden paths, absolute with symlinks resolved, duplicates removed."""
+        seen: dict[Path, None] = {}
+        for path in self.hidden_paths:
+            seen[Path(os.path.realpath(path.expanduser()))] = None
+        return tuple(seen)
 
     def resolved_workdir(self) -> Path:
         """The work directory as an absolute path with symlinks resolved (not created)."""

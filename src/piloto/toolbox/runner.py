@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from piloto.toolbox import quota
 from piloto.toolbox.sandbox import Sandbox
 
 log = logging.getLogger("piloto.toolbox")
@@ -29,6 +31,8 @@ class CommandResult:
     duration_ms: int
     timed_out: bool
     truncated: bool
+    # The command grew the work directory past its quota (and was stopped if still running).
+    quota_exceeded: bool = False
 
 
 class _Capture:
@@ -89,7 +93,13 @@ async def run_in_sandbox(
     output_cap_bytes: int,
 ) -> CommandResult:
     """Run `bash -c cmd` in the sandbox; nothing it started survives the call."""
-    spec = sandbox.spawn_spec(cmd, cwd if cwd is not None else sandbox.workdir)
+    used_before = await asyncio.to_thread(quota.usage_bytes, sandbox.workdir)
+    fsize = quota.fsize_for(used_before, sandbox.disk_bytes, sandbox.limits.fsize_bytes)
+    limits = dataclasses.replace(sandbox.limits, fsize_bytes=fsize)
+    spec = sandbox.spawn_spec(cmd, cwd if cwd is not None else sandbox.workdir, limits)
+    # Already over (a smaller quota since, or files from before it): what is there may stay,
+    # and `rm` must still work; only growth past this point is stopped.
+    allowed = max(sandbox.disk_bytes, used_before)
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     extra: dict[str, Any] = {}
@@ -112,6 +122,13 @@ async def run_in_sandbox(
     )
     pid = transport.get_pid()
     timed_out = False
+    overflow: list[int] = []
+
+    def over_quota(used: int) -> None:
+        overflow.append(used)
+        _kill_group(pid)
+
+    watchdog = asyncio.create_task(quota.watch(sandbox.workdir, allowed, over_quota))
     try:
         try:
             await asyncio.wait_for(asyncio.shield(proto.exited), timeout_s)
@@ -127,17 +144,40 @@ async def run_in_sandbox(
             # Only possible without bubblewrap: a process left the group (setsid) with our pipes.
             log.warning("a process escaped the command's process group; output cut short")
     finally:
+        watchdog.cancel()
         if transport.get_returncode() is None:  # cancelled: never leave the tree running
             _kill_group(pid)
         transport.close()
+    await asyncio.wait({watchdog})
+    if not watchdog.cancelled() and watchdog.exception() is not None:
+        log.error("the disk quota watchdog failed: %r", watchdog.exception())
+    stderr = proto.err.text()
+    stopped = bool(overflow)
+    if not overflow:
+        # Growth since the watchdog's last look counts too.
+        used_after = await asyncio.to_thread(quota.usage_bytes, sandbox.workdir)
+        if used_after > allowed:
+            overflow.append(used_after)
+    if overflow:
+        stderr += _quota_message(overflow[0], sandbox.disk_bytes, stopped=stopped)
     code = transport.get_returncode()
     # A signal death reads like a shell reports it: 128 + signal number.
     exit_code = None if timed_out or code is None else (code if code >= 0 else 128 - code)
     return CommandResult(
         exit_code=exit_code,
         stdout=proto.out.text(),
-        stderr=proto.err.text(),
+        stderr=stderr,
         duration_ms=int((time.monotonic() - started) * 1000),
         timed_out=timed_out,
         truncated=proto.out.truncated or proto.err.truncated,
+        quota_exceeded=bool(overflow),
+    )
+
+
+def _quota_message(used: int, limit: int, *, stopped: bool) -> str:
+    action = "the command was stopped" if stopped else "the command had finished"
+    return (
+        f"\npiloto: the work directory holds {used // quota.MiB} MiB, over its quota of "
+        f"{limit // quota.MiB} MiB; {action}. Delete files there (rm) to free space, or ask "
+        "an admin to raise PILOTO_TOOLBOX_DISK_MB.\n"
     )

@@ -1,16 +1,19 @@
 """How a command is confined: bubblewrap namespaces where they work, rlimits always."""
 
 import dataclasses
+import json
 import logging
 import os
 import resource
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from piloto.toolbox.bwrap import bwrap_argv, hide_args
 from piloto.toolbox.config import ToolboxConfig, ToolboxConfigError
 
 log = logging.getLogger("piloto.toolbox")
@@ -18,6 +21,10 @@ log = logging.getLogger("piloto.toolbox")
 SandboxKind = Literal["bubblewrap", "rlimits"]
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CONFINE_SCRIPT = Path(__file__).with_name("confine.py")
+# Under rlimits the host's /tmp is shared: temporary files go to the work directory instead,
+# where the disk quota counts them.
+RLIMITS_TMPDIR = ".tmp"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -81,6 +88,18 @@ class Sandbox:
     # which both force a full fork() of this (large) process instead of vfork().
     setpriv: str | None = None
     prlimit: str | None = None
+    tmp_bytes: int = 64 * 1024**2
+    disk_bytes: int = 512 * 1024**2
+    # Resolved, existing paths commands must not see, and bwrap's arguments that cover them.
+    hidden: tuple[Path, ...] = ()
+    hide_args: tuple[str, ...] = ()
+    # rlimits only: the confine.py prefix (seccomp for "no network", Landlock for paths) and
+    # what it could switch on here.
+    confine: tuple[str, ...] | None = None
+    seccomp: bool = False
+    landlock: bool = False
+    # Why this is not bubblewrap: the probe's answer, or that rlimits was chosen.
+    fallback_reason: str | None = None
 
     @property
     def command_uid(self) -> int:
@@ -95,88 +114,101 @@ class Sandbox:
             found += ["namespaces", "read-only system", "private /tmp", "hidden home directories"]
             if not self.network:
                 found.append("no network")
+            if self.hidden:
+                found.append("hidden data directory")
+        else:
+            if self.landlock:
+                found.append("landlock: writes only in the work directory")
+                if self.hidden:
+                    found.append("hidden data directory")
+            if self.seccomp and not self.network:
+                found.append("no network")
         if self.command_uid != 0:
             found.append("unprivileged user")
         found += ["rlimit cpu", "rlimit as"]
         # The kernel never enforces RLIMIT_NPROC for uid 0, so claiming it would be a lie.
         if self.command_uid != 0:
             found.append("rlimit nproc")
-        found += ["rlimit fsize", "scrubbed environment", "process group", "timeout", "output cap"]
+        found += ["rlimit fsize", "disk quota", "scrubbed environment", "process group"]
+        found += ["timeout", "output cap"]
         return found
 
     def env(self) -> dict[str, str]:
         """The whole environment a command sees."""
-        return {"PATH": SAFE_PATH, "HOME": str(self.workdir), "LANG": "C.UTF-8", "TERM": "dumb"}
+        env = {"PATH": SAFE_PATH, "HOME": str(self.workdir), "LANG": "C.UTF-8", "TERM": "dumb"}
+        if self.kind == "rlimits":
+            env["TMPDIR"] = str(self.workdir / RLIMITS_TMPDIR)
+        return env
 
-    def spawn_spec(self, cmd: str, cwd: Path) -> SpawnSpec:
-        """Build the argv and process settings that run `bash -c cmd` in `cwd` (inside workdir)."""
+    def spawn_spec(self, cmd: str, cwd: Path, limits: Rlimits | None = None) -> SpawnSpec:
+        """Build the argv and process settings that run `bash -c cmd` in `cwd` (inside workdir);
+        `limits` replaces the sandbox's own for this command (the quota lowers fsize)."""
+        limits = limits if limits is not None else self.limits
         inner: list[str] = []
+        confined = self.kind == "rlimits" and self.confine is not None
+        if confined:
+            # First, while still the service's uid: the filters then survive the uid switch.
+            assert self.confine is not None
+            inner += [*self.confine, *self._confine_options()]
         user = group = None
         if self.run_as and self.setpriv:
             uid, gid = self.run_as
+            inner += ["--"] if confined else []
             inner += [self.setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
             inner += ["--inh-caps=-all", "--bounding-set=-all", "--"]
+        elif self.run_as and confined:
+            # No setpriv: confine.py switches users itself, after its filters are in place
+            # (the interpreter it runs in may not even be readable by the unprivileged user).
+            inner += ["--uid", str(self.run_as[0]), "--gid", str(self.run_as[1]), "--"]
         elif self.run_as:
             user, group = self.run_as  # rlimits only: bubblewrap never gets here without setpriv
+        elif confined:
+            inner.append("--")
         if self.prlimit:
-            inner += self.limits.prlimit_args(self.prlimit)
+            inner += limits.prlimit_args(self.prlimit)
         inner += [self.bash, "-c", cmd]
-        preexec = None if self.prlimit else self.limits.apply
+        preexec = None if self.prlimit else limits.apply
         if self.kind == "rlimits":
             return SpawnSpec(inner, self.env(), str(cwd), preexec, user, group)
         # bwrap keeps the service's uid so it can bind any work directory; the switch to the
         # unprivileged user happens inside, right before bash.
-        return SpawnSpec([*self._bwrap_argv(cwd), *inner], self.env(), "/", preexec, None, None)
+        return SpawnSpec([*bwrap_argv(self, cwd), *inner], self.env(), "/", preexec, None, None)
 
-    def _bwrap_argv(self, cwd: Path) -> list[str]:
-        assert self.bwrap is not None
-        wd = str(self.workdir)
-        argv = [self.bwrap, "--die-with-parent", "--new-session"]
-        if self.run_as:
-            # Root without a user namespace: bwrap is privileged, so setpriv can switch to a real
-            # unprivileged uid, which RLIMIT_NPROC and file permissions then apply to. (In a user
-            # namespace every uid would still be root outside.)
-            argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
-            if not self.network:
-                argv.append("--unshare-net")
-        else:
-            argv.append("--unshare-all")
-            if self.network:
-                argv.append("--share-net")
-            if os.geteuid() == 0:
-                argv += ["--cap-drop", "ALL"]
-        argv += ["--ro-bind", "/", "/", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]
-        argv += ["--tmpfs", "/root", "--tmpfs", "/home"]
-        if not self.network:
-            # Host daemons' sockets live in /run; without a network there is no reason to see them.
-            argv += ["--tmpfs", "/run"]
-        argv += ["--proc", "/proc", "--dev", "/dev"]
-        # After the tmpfs mounts, so a work directory under /tmp or /root is still reachable.
-        # Parents that only exist because of the bind would otherwise be created 0700, which
-        # the unprivileged user could not traverse; existing directories are left as they are.
-        for parent in reversed(self.workdir.parents[:-1]):
-            argv += ["--perms", "0755", "--dir", str(parent)]
-        argv += ["--bind", wd, wd, "--chdir", str(cwd), "--clearenv"]
-        for key, value in self.env().items():
-            argv += ["--setenv", key, value]
-        return argv
+    def _confine_options(self) -> list[str]:
+        options: list[str] = []
+        if self.seccomp and not self.network:
+            options.append("--no-net")
+        if self.landlock:
+            for writable in (self.workdir, Path("/dev")):
+                options += ["--rw", str(writable)]
+            for hidden in self.hidden:
+                options += ["--hide", str(hidden)]
+        return options
 
 
 def prepare_sandbox(config: ToolboxConfig) -> Sandbox:
     """Create the work directory and choose the sandbox (probing bubblewrap once)."""
     base = _rlimits_sandbox(config)
-    if config.sandbox == "rlimits":
-        return base
-    candidate, problem = _bubblewrap_sandbox(base, config)
-    if candidate is not None and problem is None:
-        return candidate
-    if config.sandbox == "bubblewrap":
-        raise SandboxUnavailable(
-            f"bubblewrap was requested but cannot run here: {problem}. Install bubblewrap, allow "
-            "user namespaces, or choose sandbox='rlimits' (weaker)."
-        )
-    log.warning("bubblewrap unusable (%s); commands run with rlimits only", problem)
-    return base
+    reason = "the toolbox was started with sandbox rlimits"
+    if config.sandbox != "rlimits":
+        candidate, problem = _bubblewrap_sandbox(base, config)
+        if candidate is not None and problem is None:
+            return candidate
+        if config.sandbox == "bubblewrap":
+            raise SandboxUnavailable(
+                f"bubblewrap was requested but cannot run here: {problem}. Install bubblewrap, "
+                "allow user namespaces, or choose sandbox='rlimits' (weaker)."
+            )
+        log.warning("bubblewrap unusable (%s); commands run with rlimits only", problem)
+        reason = f"bubblewrap cannot run here: {problem}"
+    sandbox = dataclasses.replace(_confined(base), fallback_reason=reason)
+    if base.run_as is not None:
+        _lock_hidden(sandbox.hidden, sandbox.workdir)
+    elif sandbox.command_uid == os.geteuid():
+        # Same uid as the command: /proc/<this pid>/environ (tokens, keys) would be readable.
+        # A non-dumpable process's /proc files belong to root instead.
+        _set_non_dumpable()
+    return sandbox
 
 
 def bubblewrap_problem(config: ToolboxConfig) -> str | None:
@@ -204,6 +236,11 @@ def _rlimits_sandbox(config: ToolboxConfig) -> Sandbox:
         nproc=config.rlimit_nproc,
         fsize_bytes=config.rlimit_fsize_bytes,
     )
+    tmpdir = workdir / RLIMITS_TMPDIR
+    tmpdir.mkdir(exist_ok=True)
+    if run_as is not None:
+        os.chown(tmpdir, *run_as)
+    hidden = tuple(path for path in config.resolved_hidden_paths() if path.exists())
     return Sandbox(
         kind="rlimits",
         workdir=workdir,
@@ -213,7 +250,72 @@ def _rlimits_sandbox(config: ToolboxConfig) -> Sandbox:
         run_as=run_as,
         setpriv=shutil.which("setpriv"),
         prlimit=shutil.which("prlimit"),
+        tmp_bytes=config.tmp_bytes,
+        disk_bytes=config.disk_bytes,
+        hidden=hidden,
+        hide_args=hide_args(hidden),
     )
+
+
+def _confined(base: Sandbox) -> Sandbox:
+    """The rlimits sandbox with what confine.py can add here (seccomp, Landlock), if it works."""
+    features = _confine_features()
+    if features is None:
+        return base
+    candidate = dataclasses.replace(
+        base,
+        confine=(sys.executable, "-I", "-S", str(CONFINE_SCRIPT)),
+        seccomp=bool(features.get("seccomp")),
+        landlock=bool(features.get("landlock")),
+    )
+    problem = probe(candidate)
+    if problem is None:
+        return candidate
+    log.warning("seccomp/Landlock unusable (%s); commands run without them", problem)
+    return base
+
+
+_features_cache: list[dict[str, object] | None] = []
+
+
+def _confine_features() -> dict[str, object] | None:
+    if not _features_cache:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-I", "-S", str(CONFINE_SCRIPT), "--probe"],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=15,
+                check=True,
+            )
+            found = json.loads(done.stdout)
+            _features_cache.append(found if isinstance(found, dict) else None)
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            log.warning("cannot probe seccomp/Landlock: %s", exc)
+            _features_cache.append(None)
+    return _features_cache[0]
+
+
+def _lock_hidden(hidden: tuple[Path, ...], workdir: Path) -> None:
+    """Take "other" permissions off hidden paths: commands run as an unprivileged uid, for
+    which that is what hides them where Landlock is missing. The work directory's ancestors
+    keep only the search bit, so it stays reachable without its siblings being listable."""
+    for path in hidden:
+        if path.is_dir() and not path.is_symlink():
+            for entry in path.iterdir():
+                if entry.is_symlink() or workdir == entry or workdir.is_relative_to(entry):
+                    continue
+                entry.chmod(entry.stat().st_mode & 0o7770)
+        keep = 0o001 if workdir.is_relative_to(path) else 0
+        path.chmod((path.stat().st_mode & 0o7770) | keep)
+
+
+def _set_non_dumpable() -> None:
+    import ctypes  # only here: nothing else in the service needs it
+
+    pr_set_dumpable = 4
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+        log.warning("could not make the service non-dumpable; commands may read its /proc")
 
 
 def _bubblewrap_sandbox(base: Sandbox, config: ToolboxConfig) -> tuple[Sandbox | None, str | None]:
