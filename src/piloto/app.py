@@ -89,12 +89,17 @@ def create_app(settings: Settings) -> FastAPI:
     _install_error_handlers(app)
 
     @app.get("/api/health", tags=["health"])
-    async def health(request: Request) -> dict[str, str]:
-        """Liveness and which database this instance uses; no auth."""
+    async def health(request: Request) -> dict[str, Any]:
+        """Liveness and which database this instance uses; no auth. With the demo, whether
+        its toolbox's commands are sandboxed (the UI warns when they are not)."""
         db: Database = request.app.state.db
         async with db.read() as conn:
             await conn.execute(text("SELECT 1"))
-        return {"status": "ok", "version": __version__, "database": db.dialect}
+        body: dict[str, Any] = {"status": "ok", "version": __version__, "database": db.dialect}
+        demo = getattr(request.app.state, "demo_toolbox", None)
+        if demo is not None:
+            body["demo_toolbox"] = demo.sandbox
+        return body
 
     for router in (
         auth_router,
@@ -180,8 +185,9 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
         stack.push_async_callback(model.aclose)
     app.state.chat = ChatDeps(db=db, registry=registry, settings=settings, model=model)
     if settings.demo:
-        stop_demo = await start_demo(settings, registry)
-        stack.callback(stop_demo)
+        demo = await start_demo(settings, registry)
+        stack.callback(demo.stop)
+        app.state.demo_toolbox = demo
     if settings.runner:
         from piloto.runner.runner import Runner  # the runner pulls in the reasoner; only when used
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from piloto.projects import repo as projects_repo
 from piloto.services import repo as services_repo
@@ -21,24 +26,77 @@ DEMO_PROJECT = "Demo"
 DEMO_SERVICE = "demo"
 
 
+@dataclass(frozen=True)
+class DemoToolbox:
+    """The running demo toolbox: how to stop it, and what its /health said of the sandbox."""
+
+    stop: Callable[[], None]
+    sandbox: dict[str, Any] = field(default_factory=dict)
+
+
 def _toolbox_token(data_dir: Path) -> str:
     path = data_dir / "toolbox.token"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        # Created 0600 from the start: no moment when others could read it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 
-async def start_demo(settings: Settings, registry: ServiceRegistry) -> Callable[[], None]:
-    """Start the toolbox and (re)register it; returns the function that stops it."""
-    token = _toolbox_token(settings.data_dir)
-    config = ToolboxConfig(
+def _hidden_paths(settings: Settings) -> tuple[Path, ...]:
+    """What commands must never see: the data directory (database, secret key, toolbox
+    token) and an SQLite database kept elsewhere, with its journal files."""
+    hidden = [settings.data_dir.resolve()]
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        db_file = Path(url[len("sqlite:///") :])
+        hidden += [db_file.with_name(db_file.name + suffix) for suffix in ("", "-wal", "-shm")]
+    return tuple(hidden)
+
+
+def demo_toolbox_config(settings: Settings, token: str) -> ToolboxConfig:
+    """The demo toolbox's configuration, sandbox settings included."""
+    return ToolboxConfig(
         host="127.0.0.1",
         port=settings.demo_toolbox_port,
         token=token,
         workdir=settings.data_dir / "toolbox-work",
+        network=settings.toolbox_network == "host",
+        tmp_bytes=settings.toolbox_tmp_mb * 1024**2,
+        disk_bytes=settings.toolbox_disk_mb * 1024**2,
+        hidden_paths=_hidden_paths(settings),
+        unsandboxed=settings.toolbox_unsandboxed,
     )
+
+
+async def _sandbox_status(base_url: str) -> dict[str, Any]:
+    """The toolbox's own account of its sandbox, over its API as any caller would see it."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        health = (await client.get("/health")).json()
+    return {
+        "sandbox": health["sandbox"],
+        "commands": health["commands"],
+        "sandboxed": health["sandbox"] == "bubblewrap",
+        "network": health["network"],
+    }
+
+
+async def start_demo(settings: Settings, registry: ServiceRegistry) -> DemoToolbox:
+    """Start the toolbox and (re)register it; returns how to stop it and its sandbox."""
+    token = _toolbox_token(settings.data_dir)
+    config = demo_toolbox_config(settings, token)
     base_url, stop = await asyncio.to_thread(start_toolbox_in_thread, config)
+    try:
+        sandbox = await _sandbox_status(base_url)
+    except (httpx.HTTPError, KeyError, ValueError):
+        await asyncio.to_thread(stop)
+        raise
+    if not sandbox["sandboxed"]:
+        log.warning(
+            "the demo toolbox's commands are not sandboxed (bubblewrap unusable); "
+            + ("all commands run" if sandbox["commands"] == "all" else "only read commands run")
+        )
     db = registry.db
     async with db.write() as conn:
         project = await projects_repo.find_project_by_name(conn, name=DEMO_PROJECT)
@@ -68,5 +126,5 @@ async def start_demo(settings: Settings, registry: ServiceRegistry) -> Callable[
         )
     else:
         await registry.refresh(service_id)
-    log.info("demo toolbox ready", extra={"url": base_url, "project": DEMO_PROJECT})
-    return stop
+    log.info("demo toolbox ready", extra={"url": base_url, "project": DEMO_PROJECT, **sandbox})
+    return DemoToolbox(stop=stop, sandbox=sandbox)

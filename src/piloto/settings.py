@@ -33,6 +33,12 @@ class Settings(BaseSettings):
 
     demo: bool = True
     demo_toolbox_port: int = 0
+    # The demo toolbox's sandbox: network for commands, admin opt-in to run non-read commands
+    # without bubblewrap, private /tmp size and the work directory's quota (MiB).
+    toolbox_network: Literal["none", "host"] = "none"
+    toolbox_unsandboxed: bool = False
+    toolbox_tmp_mb: int = Field(default=64, gt=0)
+    toolbox_disk_mb: int = Field(default=512, gt=0)
 
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
