@@ -81,23 +81,53 @@ def toolbox(
         None, help="The only directory commands may write (default: data dir)."
     ),
     sandbox: str = typer.Option("auto", help="auto, bubblewrap or rlimits."),
-    network: bool = typer.Option(False, help="Let commands use the network."),
+    network: str = typer.Option(
+        "none",
+        envvar="PILOTO_TOOLBOX_NETWORK",
+        help="none (default: no network, loopback services included) or host (ping, curl, "
+        "and every service on this host's loopback).",
+    ),
+    unsandboxed: bool = typer.Option(
+        False,
+        envvar="PILOTO_TOOLBOX_UNSANDBOXED",
+        help="Without bubblewrap, run every allowed command, not only read-only ones.",
+    ),
+    tmp_mb: int = typer.Option(
+        64, envvar="PILOTO_TOOLBOX_TMP_MB", help="Size of the private /tmp (MiB)."
+    ),
+    disk_mb: int = typer.Option(
+        512, envvar="PILOTO_TOOLBOX_DISK_MB", help="Disk quota of the work directory (MiB)."
+    ),
+    hide: list[Path] = typer.Option(
+        None, help="A path commands must never see (repeatable; default: the data dir)."
+    ),
 ) -> None:
     """Start the bundled tool service (/health, /system/info, /command)."""
     from piloto.logs import configure_logging
-    from piloto.toolbox.config import SandboxChoice, ToolboxConfig, ToolboxConfigError
+    from piloto.toolbox.config import (
+        SandboxChoice,
+        ToolboxConfig,
+        ToolboxConfigError,
+        default_data_dir,
+    )
     from piloto.toolbox.server import serve_toolbox
 
     configure_logging("INFO")
     if sandbox not in ("auto", "bubblewrap", "rlimits"):
         raise typer.BadParameter("sandbox must be auto, bubblewrap or rlimits")
+    if network not in ("none", "host"):
+        raise typer.BadParameter("network must be none or host")
     config = ToolboxConfig(
         host=host,
         port=port,
         token=token,
         workdir=workdir,
         sandbox=cast(SandboxChoice, sandbox),
-        network=network,
+        network=network == "host",
+        unsandboxed=unsandboxed,
+        tmp_bytes=tmp_mb * 1024**2,
+        disk_bytes=disk_mb * 1024**2,
+        hidden_paths=tuple(hide) if hide else (default_data_dir(),),
     )
     try:
         config.validate()

@@ -83,3 +83,43 @@ def test_serve_toolbox_as_a_process(workdir: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     assert TOKEN.encode() not in output
+
+
+def _health_of_cli(args: list[str], env: dict[str, str]) -> dict[str, object]:
+    """Start `piloto toolbox ARGS` with `env`, return its /health, stop it."""
+    port = _free_port()
+    piloto = str(Path(sys.executable).with_name("piloto"))
+    proc = subprocess.Popen(
+        [piloto, "toolbox", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health: dict[str, object] = httpx.get(
+                    f"http://127.0.0.1:{port}/health", timeout=2
+                ).json()
+                return health
+            except httpx.TransportError:
+                assert proc.poll() is None, "the toolbox exited early"
+                assert time.monotonic() < deadline, "the toolbox never answered"
+                time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_cli_sandbox_options_and_their_environment(tmp_path: Path) -> None:
+    work = str(tmp_path / "work")
+    base = ["--workdir", work, "--hide", str(tmp_path / "data")]
+    env = {"PILOTO_TOOLBOX_DISK_MB": "40", "PILOTO_TOOLBOX_TMP_MB": "9"}
+    health = _health_of_cli([*base, "--sandbox", "rlimits"], env)
+    assert (health["commands"], health["network"]) == ("read-only", False)
+    assert (health["disk_quota_bytes"], health["tmp_bytes"]) == (40 * 1024**2, 9 * 1024**2)
+    env = {"PILOTO_TOOLBOX_UNSANDBOXED": "1", "PILOTO_TOOLBOX_NETWORK": "host"}
+    health = _health_of_cli([*base, "--sandbox", "rlimits"], env)
+    assert (health["commands"], health["network"]) == ("all", True)
