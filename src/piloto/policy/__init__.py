@@ -1,7 +1,9 @@
 """The command policy: every shell command is parsed, checked against a denylist and an
-optional per-project allowlist, and given a risk (read / write / destructive)."""
+optional per-project allowlist, and given a risk (read / write / destructive) with a reason."""
 
-from piloto.policy.check import check_command, check_correction
+from piloto.policy.chars import hidden_characters, lookalikes
+from piloto.policy.check import check_command, check_correction, plan_effect
+from piloto.policy.explain import explain
 from piloto.policy.models import (
     CommandLimits,
     Decision,
@@ -11,6 +13,7 @@ from piloto.policy.models import (
     SimpleCommand,
 )
 from piloto.policy.parser import parse_command
+from piloto.policy.texts import risk_reason
 
 __all__ = [
     "CommandLimits",
@@ -21,5 +24,10 @@ __all__ = [
     "SimpleCommand",
     "check_command",
     "check_correction",
+    "explain",
+    "hidden_characters",
+    "lookalikes",
     "parse_command",
+    "plan_effect",
+    "risk_reason",
 ]

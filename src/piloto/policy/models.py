@@ -19,12 +19,19 @@ class PolicyParseError(ValueError):
 
 @dataclass(frozen=True)
 class Decision:
-    """The policy's verdict on one command."""
+    """The policy's verdict on one command; `risk_reason` says in words what it does."""
 
     allowed: bool
     reason: str
     programs: tuple[str, ...]
     risk: Risk
+    # A stable code for the effect ("kill", "delete", "inline-code"; "blocked" when refused) so
+    # callers can translate `risk_reason` with `policy.texts.risk_reason`.
+    risk_code: str = ""
+    risk_reason: str = ""
+    risk_detail: str = ""
+    # Non-ASCII characters that look like ASCII ones ("е (U+0435 CYRILLIC SMALL LETTER IE) at 2").
+    lookalikes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ class SimpleCommand:
     via: str = ""
     function: str | None = None
     cwd: str | None = None
+    # NAME=value words that set the environment for this command (prefix, env, sudo, export).
+    assignments: tuple[str, ...] = ()
 
     @property
     def args(self) -> tuple[str, ...]:

@@ -12,11 +12,13 @@ import bashlex
 
 from piloto.policy import paths, unwrap
 from piloto.policy.models import PolicyParseError, Redirect, SimpleCommand
+from piloto.policy.rewrite import rewrite
 
 MAX_DEPTH = 8
 # What a program name may look like; anything else ($X, $(…), globs, {a,b}) is computed at run time.
 _PLAIN_PROGRAM = re.compile(r"[\w.+@%:/~,-]+|\[\[?")
 _ECHOES = frozenset({"echo", "printf"})
+_DECLARERS = frozenset({"export", "declare", "typeset", "local", "readonly"})
 
 
 def parse_command(cmd: str) -> list[SimpleCommand]:
@@ -53,9 +55,17 @@ class _Walker:
         try:
             trees = bashlex.parse(text)
         # bashlex raises ParsingError, NotImplementedError (case, arithmetic, `time`) and, on
-        # odd input, plain IndexError/TypeError; all of them mean "cannot judge this safely".
+        # odd input, plain IndexError/TypeError; then the forms it lacks are rewritten into ones
+        # it has, and what still fails means "cannot judge this safely".
         except Exception as exc:
-            raise PolicyParseError(_describe(exc)) from exc
+            first = exc
+            try:
+                text = rewrite(text)
+                trees = bashlex.parse(text)
+            except PolicyParseError:
+                raise PolicyParseError(_describe(first)) from first
+            except Exception as again:
+                raise PolicyParseError(_describe(again)) from again
         for tree in trees:
             self._node(tree, dataclasses.replace(ctx, text=text, pipe=None))
 
@@ -121,7 +131,8 @@ class _Walker:
         redirects = self._redirects(redirect_nodes, ctx)
         stdin_text = _stdin_text(redirect_nodes)
         computed = bool(words) and _is_computed(words[0], argv[0], ctx.text)
-        index = self._emit(argv, redirects, ctx, stdin_text, computed=computed)
+        sets = tuple(_word_value(a, ctx.text) for a in assignments)
+        index = self._emit(argv, redirects, ctx, stdin_text, computed=computed, assignments=sets)
         for part in [*assignments, *words]:
             self._substitutions(part, ctx, index)
         for redirect in redirect_nodes:
@@ -160,16 +171,22 @@ class _Walker:
         stdin_text: str | None,
         *,
         computed: bool = False,
+        assignments: tuple[str, ...] = (),
     ) -> int:
         """Record one command, unwrapping wrappers; returns the record's index."""
         wrappers = ctx.wrappers
+        sets = list(assignments)
         while argv and not computed:
             computed = not _PLAIN_PROGRAM.fullmatch(argv[0])
             stripped = None if computed else unwrap.strip_prefix(argv)
             if stripped is None:
                 break
+            peeled = argv[1 : len(argv) - len(stripped[1])]
+            sets += [a for a in peeled if unwrap.is_assignment(a)]
             wrappers = (*wrappers, stripped[0])
             argv = stripped[1]
+        if argv and unwrap.basename(argv[0]) in _DECLARERS:
+            sets += [a for a in argv[1:] if unwrap.is_assignment(a)]
         if ctx.pipe is None:
             ctx = dataclasses.replace(ctx, pipe=(self._new_pipeline(), 0))
         assert ctx.pipe is not None
@@ -194,6 +211,7 @@ class _Walker:
             via=ctx.via,
             function=ctx.function,
             cwd=self._cwd,
+            assignments=tuple(sets),
         )
         index = len(self.records)
         self.records.append(record)
@@ -206,7 +224,7 @@ class _Walker:
             self.parse(script.text, dataclasses.replace(nested, via=script.via))
         if record.stdin_code:
             fed = stdin_text if stdin_text is not None else self._echoed_into(record)
-            if fed is not None and name in unwrap.SHELLS:
+            if fed is not None and (name in unwrap.SHELLS or name in unwrap.SCHEDULERS):
                 self.parse(fed, dataclasses.replace(nested, via="stdin"))
             elif fed is not None:  # python/perl/… reading its program from stdin
                 record = dataclasses.replace(record, code=(*record.code, fed))

@@ -1,157 +1,130 @@
-"""Risk of a simple command the denylist lets through: read (inspects) or write (changes state)."""
+"""The effect of one simple command, from the curated tables: read, write or destructive, and why."""
 
 from __future__ import annotations
 
+import posixpath
+import re
+from collections.abc import Sequence
+
+from piloto.policy import effects_apps, effects_code, effects_data, effects_system, readers
+from piloto.policy.effect import Effect, destructive, read, words, worst, write
 from piloto.policy.models import Risk, SimpleCommand
-from piloto.policy.rules_files import split_args
+
+_SAFE_WRITES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})
+# Where a program is the real one: `ls` counts as `ls` only from these directories.
+SYSTEM_BIN_DIRS = frozenset({"/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"})
+# Variables that make a program load or run other code.
+CODE_VARIABLES = words(
+    """PATH LD_PRELOAD LD_LIBRARY_PATH LD_AUDIT LD_DEBUG_OUTPUT BASH_ENV ENV IFS LESSOPEN LESSCLOSE
+    PAGER GIT_PAGER MANPAGER SYSTEMD_PAGER PSQL_PAGER EDITOR VISUAL GIT_EDITOR GIT_SSH GIT_SSH_COMMAND
+    GIT_EXTERNAL_DIFF GIT_ASKPASS SSH_ASKPASS GIT_EXEC_PATH GIT_TEMPLATE_DIR GIT_CONFIG
+    GIT_CONFIG_GLOBAL GIT_CONFIG_SYSTEM GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_DIR PROMPT_COMMAND
+    PS0 PS1 PS4 SHELLOPTS BASHOPTS PYTHONSTARTUP PYTHONPATH PYTHONHOME PYTHONINSPECT PERL5OPT PERL5LIB
+    PERLLIB RUBYOPT RUBYLIB NODE_OPTIONS NODE_PATH LUA_INIT LUA_PATH JAVA_TOOL_OPTIONS _JAVA_OPTIONS
+    CLASSPATH TAR_OPTIONS RSYNC_RSH RSYNC_CONNECT_PROG GZIP XZ_OPT BROWSER TERMINFO HOSTALIASES
+    SUDO_ASKPASS SSH_AUTH_SOCK CDPATH GLOBIGNORE TMOUT HISTFILE LIBRARY_PATH DYLD_INSERT_LIBRARIES
+    GCONV_PATH NLSPATH LOCPATH MALLOC_CHECK_ KUBECONFIG DOCKER_HOST"""
+)
+# Variables that only change how output looks.
+_HARMLESS_VARIABLES = re.compile(
+    r"(LANG|LANGUAGE|LC_\w+|TZ|COLUMNS|LINES|TERM|NO_COLOR|CLICOLOR\w*|FORCE_COLOR|GREP_COLORS?|"
+    r"TIME_STYLE|LS_COLORS|SYSTEMD_COLORS|SYSTEMD_LESS|LESS|QUOTING_STYLE|POSIXLY_CORRECT|DEBIAN_FRONTEND)$"
+)
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# Programs that only inspect, whatever their arguments (or with the exceptions handled below).
-_READ = _words("""
-    ls ll la dir vdir cat tac head tail less more grep egrep fgrep zgrep rg ag ack ps pgrep pstree
-    df du free uptime uname hostname whoami id groups date env printenv echo printf pwd which type
-    whereis stat file wc sort uniq cut tr nl fold paste join comm column jq yq xq diff cmp md5sum
-    sha1sum sha256sum sha512sum b2sum cksum base64 base32 od hexdump xxd strings realpath readlink
-    basename dirname true false test [ [[ sleep seq expr tree find locate top htop atop vmstat
-    iostat mpstat pidstat sar nproc lscpu lsmem lsblk blkid lspci lsusb lsmod lsof lslocks lsns
-    findmnt mount w who last lastlog users tty getent ping ping6 traceroute tracepath mtr dig
-    nslookup host whois ss netstat ifconfig iwconfig arp route ip tcpdump nmap journalctl dmesg
-    history alias ulimit awk gawk mawk sed cal zcat bzcat xzcat zless timedatectl hostnamectl
-    localectl loginctl free sensors watch : cd pushd popd dirs wait jobs command getconf
-    apt-cache dpkg-query curl wget-spider ldd nm objdump readelf openssl ssh-keygen-l
-    """)
-# Programs whose first operand (a verb) decides: these verbs only inspect.
-_READ_VERBS: dict[str, frozenset[str]] = {
-    "systemctl": _words(
-        "status show cat list-units list-unit-files list-sockets list-timers list-jobs "
-        "list-dependencies list-machines is-active is-enabled is-failed is-system-running "
-        "get-default show-environment help"
-    )
-    | frozenset({""}),
-    "docker": _words(
-        "ps images logs inspect stats top port diff version info events history search"
-    ),
-    "podman": _words("ps images logs inspect stats top port diff version info"),
-    "kubectl": _words(
-        "get describe logs top version explain api-resources api-versions cluster-info"
-    ),
-    "git": _words("status log diff show branch remote blame shortlog describe rev-parse"),
-    "apt": _words("list show search policy"),
-    "dpkg": _words("-l -L -s -S --list --status --search --listfiles"),
-    "rpm": _words("-q -qa -qi -ql -qf"),
-    "pip": _words("list show freeze check"),
-    "pip3": _words("list show freeze check"),
-    "npm": _words("ls list view outdated"),
-    "crontab": frozenset({"-l"}),
-    "nginx": frozenset({"-t", "-T", "-v", "-V"}),
-    "sysctl": frozenset({"-a", "-n"}),
-    "ufw": frozenset({"status"}),
-    "iptables": frozenset({"-L", "-S", "--list", "--list-rules"}),
-    "nft": frozenset({"list"}),
-    "fdisk": frozenset({"-l", "--list"}),
-    "parted": frozenset({"-l", "--list"}),
-    "service": frozenset({"--status-all"}),
-}
-_SAFE_WRITES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
+def assess(cmd: SimpleCommand, records: Sequence[SimpleCommand] = (), index: int = -1) -> Effect:
+    """The effect of `cmd`; `records`/`index` let a shell fed a parsed script count as the script."""
+    program = _program(cmd, records, index)
+    return worst([program, *_redirects(cmd), *_assignments(cmd)]) or program
 
 
 def risk_of(cmd: SimpleCommand) -> Risk:
-    """`read` for inspection, `write` for anything that changes state or is unknown."""
-    if any(target not in _SAFE_WRITES for target in cmd.writes):
-        return "write"
-    if cmd.unwrapped or (not cmd.name and not cmd.computed):
-        return "read"  # the commands it runs are judged on their own
-    if cmd.name in _READ_VERBS:
-        return "read" if _verb(cmd) in _READ_VERBS[cmd.name] else "write"
-    if cmd.name not in _READ:
-        return "write"
-    return "write" if _writes_anyway(cmd) else "read"
+    """`read` for inspection, `write` for bounded changes, `destructive` for the rest."""
+    return assess(cmd).risk
 
 
-def _verb(cmd: SimpleCommand) -> str:
-    if cmd.name in (
-        "dpkg",
-        "rpm",
-        "crontab",
-        "nginx",
-        "sysctl",
-        "iptables",
-        "fdisk",
-        "parted",
-        "service",
+def real_binary(program: str) -> bool:
+    """Whether a program named with a path is the system's own (`/usr/bin/ls`, not `./ls`)."""
+    if "/" not in program:
+        return True
+    return posixpath.dirname(posixpath.normpath(program)) in SYSTEM_BIN_DIRS and program.startswith(
+        "/"
+    )
+
+
+def _program(cmd: SimpleCommand, records: Sequence[SimpleCommand], index: int) -> Effect:
+    if cmd.computed:
+        return destructive(cmd, "dynamic")
+    if not cmd.name:
+        return read(cmd)
+    if cmd.unwrapped:
+        return read(cmd)  # bash -c 'X', eval X: X is judged on its own
+    if "chroot" in cmd.wrappers:
+        return destructive(cmd, "hidden-code")  # the program comes from another root
+    if cmd.program.startswith("/etc/init.d/"):
+        return effects_system.service(cmd)
+    if not real_binary(cmd.program):
+        return destructive(cmd, "script")  # ./deploy.sh, /tmp/x: code the policy cannot read
+    if (
+        cmd.stdin_code
+        and index >= 0
+        and any(r.parent == index and r.via == "stdin" for r in records)
     ):
-        return next((a for a in cmd.args if a.startswith("-")), "")
-    if cmd.name == "kubectl":
-        _, operands = split_args(_drop_values(cmd.args, ("-n", "--namespace", "--context")))
-        return operands[0] if operands else ""
-    _, operands = split_args(cmd.args)
-    return operands[0] if operands else ("status" if cmd.name in ("git", "ufw") else "")
+        return read(cmd)  # the shell runs a script that was parsed and is judged on its own
+    name = cmd.name
+    if name in readers.DELETE:
+        return destructive(cmd, "delete")
+    if name in readers.TRUNCATE:
+        return destructive(cmd, "truncate")
+    found = (
+        effects_system.classifier_for(name)
+        or effects_code.classifier_for(name)
+        or effects_apps.CLASSIFIERS.get(name)
+        or effects_data.CLASSIFIERS.get(name)
+    )
+    if found is not None:
+        return found(cmd)
+    if name in readers.READ:
+        return read(cmd)
+    if name in readers.WRITE:
+        return _copy_effect(cmd)
+    return write(cmd, "unknown")
 
 
-def _drop_values(args: tuple[str, ...], names: tuple[str, ...]) -> tuple[str, ...]:
-    out: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in names:
-            skip = True
-        else:
-            out.append(arg)
-    return tuple(out)
+def _copy_effect(cmd: SimpleCommand) -> Effect:
+    """cp /dev/null FILE empties FILE; a setuid install is a permission change."""
+    if cmd.name in ("cp", "install", "mv") and "/dev/null" in cmd.args[:-1]:
+        return destructive(cmd, "truncate")
+    if cmd.name == "install" and any(
+        re.fullmatch(r"-m[0-7]?[4-7][0-7]{3}|[ug]\+s", a) for a in cmd.args
+    ):
+        return destructive(cmd, "users")
+    return write(cmd)
 
 
-def _writes_anyway(cmd: SimpleCommand) -> bool:
-    """Exceptions: inspection programs with options that change something."""
-    options, operands = split_args(cmd.args)
-    if cmd.name == "find":
-        return any(
-            a in ("-delete", "-exec", "-execdir", "-ok", "-okdir", "-fprint") for a in cmd.args
-        )
-    if cmd.name == "sed":
-        return (
-            "-i" in options or "--in-place" in options or any(a.startswith("-i") for a in cmd.args)
-        )
-    if cmd.name == "curl":
-        return bool(
-            options
-            & {
-                "-o",
-                "-O",
-                "-d",
-                "-F",
-                "-T",
-                "-X",
-                "--data",
-                "--output",
-                "--remote-name",
-                "--upload-file",
-                "--request",
-                "--form",
-                "--json",
-            }
-        )
-    if cmd.name == "journalctl":
-        return any(a.startswith(("--vacuum", "--rotate", "--flush")) for a in cmd.args)
-    if cmd.name == "dmesg":
-        return bool(options & {"-c", "-C", "--clear", "--read-clear"})
-    if cmd.name == "date":
-        return bool(options & {"-s", "--set"})
-    if cmd.name in ("hostname", "mount"):
-        return bool(operands)
-    if cmd.name in ("ip", "route", "ifconfig", "arp"):
-        return any(
-            verb in operands
-            for verb in ("add", "del", "delete", "set", "flush", "change", "replace", "up", "down")
-        )
-    if cmd.name in ("awk", "gawk", "mawk"):
-        return any("system" in a or ">" in a for a in cmd.args)
-    if cmd.name == "xxd":
-        return "-r" in options
-    if cmd.name in ("timedatectl", "hostnamectl", "localectl", "loginctl"):
-        return bool(operands) and operands[0].startswith(("set", "terminate", "kill", "lock"))
-    return cmd.name in ("tcpdump",) and bool(options & {"-w"})
+def _redirects(cmd: SimpleCommand) -> list[Effect]:
+    found: list[Effect] = []
+    for redirect in cmd.redirects:
+        target = redirect.target
+        if target.startswith(("/dev/tcp/", "/dev/udp/")):
+            found.append(destructive(cmd, "socket"))
+        elif redirect.writes and target not in _SAFE_WRITES:
+            empties = (
+                redirect.op in (">", ">|", "&>")
+                and cmd.name in ("", ":", "true", "echo", "printf")
+                and not cmd.args
+            )
+            effect = destructive(cmd, "truncate") if empties else write(cmd, "redirect")
+            found.append(Effect(effect.risk, effect.code, f"{redirect.op} {target}"))
+    return found
+
+
+def _assignments(cmd: SimpleCommand) -> list[Effect]:
+    found: list[Effect] = []
+    for word in cmd.assignments:
+        name = word.split("=", 1)[0].removeprefix("export ")
+        if name in CODE_VARIABLES or name.startswith(("LD_", "GIT_CONFIG", "DYLD_", "BASH_FUNC")):
+            found.append(Effect("destructive", "preload", word[:50]))
+        elif cmd.name and not _HARMLESS_VARIABLES.fullmatch(name):
+            found.append(Effect("write", "environment", word[:50]))
+    return found

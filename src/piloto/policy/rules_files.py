@@ -146,7 +146,7 @@ def disk_tools(cmd: SimpleCommand) -> str | None:
     return None
 
 
-def _written_paths(cmd: SimpleCommand) -> Iterator[str]:
+def written_paths(cmd: SimpleCommand) -> Iterator[str]:
     """Paths the command writes: redirections, tee, cp/mv/ln destinations, sed -i, dd of=."""
     yield from cmd.writes
     options, operands = split_args(cmd.args)
@@ -161,6 +161,14 @@ def _written_paths(cmd: SimpleCommand) -> Iterator[str]:
         yield from operands[0 if script_given else 1 :]
     elif cmd.name == "dd":
         yield from (a[3:] for a in cmd.args if a.startswith("of="))
+    elif cmd.name in ("sort", "shuf"):
+        for i, arg in enumerate(cmd.args):
+            if arg in ("-o", "--output") and i + 1 < len(cmd.args):
+                yield cmd.args[i + 1]
+            elif arg.startswith("--output="):
+                yield arg.split("=", 1)[1]
+            elif arg.startswith("-o") and len(arg) > 2:
+                yield arg[2:]
 
 
 def _copy_destinations(cmd: SimpleCommand, operands: list[str]) -> Iterator[str]:
@@ -182,7 +190,7 @@ def _copy_destinations(cmd: SimpleCommand, operands: list[str]) -> Iterator[str]
 
 def system_writes(cmd: SimpleCommand) -> str | None:
     """Writes to disks, /boot, passwd/shadow/sudoers/fstab/sshd_config and friends."""
-    for word in _written_paths(cmd):
+    for word in written_paths(cmd):
         resolved = paths.resolve(word, cmd.cwd)
         disk = paths.disk_device(resolved)
         if disk is not None:

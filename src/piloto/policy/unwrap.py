@@ -15,6 +15,8 @@ PRIVILEGED = frozenset({"sudo", "doas", "su", "pkexec", "runuser"})
 _INTERPRETER = re.compile(
     r"(python|pypy|perl|ruby|node|nodejs|php|lua|luajit|tclsh|Rscript)[\d.]*(-\w+)?$"
 )
+# Programs that run, later, the shell commands they read on stdin.
+SCHEDULERS = frozenset({"at", "batch"})
 AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk"})
 
 # Prefix wrappers: name -> (short options taking a value, long options taking a value,
@@ -116,13 +118,14 @@ def strip_prefix(argv: Sequence[str]) -> tuple[str, list[str]] | None:
         args = args[1:]
     start = first_positional(args, short, long) + positional
     if name in ("sudo", "runuser"):  # sudo VAR=value cmd
-        while start < len(args) and _is_assignment(args[start]):
+        while start < len(args) and is_assignment(args[start]):
             start += 1
     inner = args[start:]
     return (name, inner) if inner else None
 
 
-def _is_assignment(word: str) -> bool:
+def is_assignment(word: str) -> bool:
+    """Whether the word is NAME=value."""
     return bool(re.match(r"[A-Za-z_][A-Za-z0-9_]*=", word))
 
 
@@ -146,12 +149,13 @@ def _strip_env(args: list[str]) -> tuple[str, list[str]] | None:
         elif arg == "--":
             i += 1
             break
-        elif arg.startswith("-") or _is_assignment(arg):
+        elif arg.startswith("-") or is_assignment(arg):
             i += 1
         else:
             break
     inner = split + args[i:]
-    return ("env", inner) if inner else None
+    # `env -S` splits a string into words: an allowlist must see that it was used.
+    return ("env -S" if split else "env", inner) if inner else None
 
 
 @dataclass(frozen=True)
@@ -328,6 +332,8 @@ def reads_code_from_stdin(name: str, args: Sequence[str]) -> bool:
         if any(a.startswith("-") and not a.startswith("--") and "s" in a for a in args[:start]):
             return True
         return start >= len(args) or args[start] in ("-", "/dev/stdin")
+    if name in SCHEDULERS:
+        return not any(a.startswith(("-f", "-l", "-c", "-r", "-d")) for a in args)
     if name in ("source", ".") and args:
         return args[0] in ("/dev/stdin", "/proc/self/fd/0", "/dev/fd/0")
     if is_interpreter(name):
