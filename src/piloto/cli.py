@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import typer
 
 from piloto.settings import Settings
 from piloto.store import migrate
 from piloto.store.db import Database
+
+if TYPE_CHECKING:
+    from piloto.policy import CommandLimits
 
 app = typer.Typer(
     help="Piloto, a self-hosted operations copilot.", no_args_is_help=True, add_completion=False
@@ -144,14 +147,43 @@ app.add_typer(policy_app, name="policy")
 @policy_app.command("check")
 def policy_check(
     command: str = typer.Argument(..., help="The shell command to judge."),
-    allow: list[str] = typer.Option(None, "--allow", help="Allowlist programs (repeatable)."),
+    allow: list[str] = typer.Option(
+        None, "--allow", help="Allowlist programs, comma-separated or repeated (ls,cat)."
+    ),
 ) -> None:
-    """Print the decision; exit 0 when allowed, 1 when blocked."""
-    from piloto.policy import CommandLimits, check_command
+    """Print the decision and the risk with its reason; exit 0 when allowed, 1 when blocked."""
+    from piloto.policy import check_command
+    from piloto.policy.explain import summary
 
-    decision = check_command(command, CommandLimits(allowlist=frozenset(allow) if allow else None))
-    typer.echo(decision.reason)
+    decision = check_command(command, _policy_limits(allow))
+    typer.echo(
+        summary(decision.allowed, decision.risk, decision.risk_reason, decision.reason)
+    )
     raise typer.Exit(0 if decision.allowed else 1)
+
+
+@policy_app.command("explain")
+def policy_explain(
+    command: str = typer.Argument(..., help="The shell command to take apart."),
+    allow: list[str] = typer.Option(
+        None, "--allow", help="Allowlist programs, comma-separated or repeated (ls,cat)."
+    ),
+) -> None:
+    """Print the parsed simple commands, each with its risk and reason, then the decision."""
+    from piloto.policy import check_command, explain
+
+    for line in explain(command, _policy_limits(allow)):
+        typer.echo(line)
+    raise typer.Exit(0 if check_command(command, _policy_limits(allow)).allowed else 1)
+
+
+def _policy_limits(allow: list[str] | None) -> CommandLimits:
+    from piloto.policy import CommandLimits
+
+    if not allow:
+        return CommandLimits()
+    names = {n.strip() for item in allow for n in item.split(",") if n.strip()}
+    return CommandLimits(allowlist=frozenset(names))
 
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
