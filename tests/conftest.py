@@ -1,7 +1,9 @@
-"""Shared fixtures: a fresh database per test (SQLite, and PostgreSQL when configured)."""
+"""Shared fixtures: blocking calls fail async tests; a fresh database per test (SQLite, and
+PostgreSQL when configured)."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -9,13 +11,43 @@ from pathlib import Path
 
 import httpx
 import pytest
+from blockbuster import BlockBuster, blockbuster_ctx
 from sqlalchemy import create_engine, text
 
 from piloto.app import create_app
 from piloto.settings import Settings
+from tests.support.settings import ADMIN_TOKEN, make_settings
 
-ADMIN_TOKEN = "test-admin-token-0123456789"
+__all__ = ["ADMIN_TOKEN", "PG_URL", "make_token"]
 PG_URL = os.environ.get("PILOTO_TEST_DATABASE_URL")
+
+
+# Where blocking on the event loop is accepted, each with its reason. A frame of one of these
+# functions anywhere in the stack lets the call through.
+BLOCKING_ALLOWED: list[tuple[str, set[str]]] = [
+    # Building the app (static file checks, templates) runs once before serving; in production
+    # it runs before the event loop starts, in tests inside the test's loop.
+    ("piloto/app.py", {"create_app"}),
+    # The lifespan's start (data dir, secret key file, Alembic in a thread, the admin token
+    # printed once) runs once before the app serves anything: nothing waits on the loop yet.
+    ("piloto/app.py", {"startup"}),
+    # The test's own bookkeeping: reads /proc to count the MCP server processes it started.
+    ("tests/services/test_mcp.py", {"_time_server_pids"}),
+]
+
+
+@pytest.fixture(autouse=True)
+def blockbuster(request: pytest.FixtureRequest) -> Iterator[BlockBuster | None]:
+    """In every async test, a blocking call (file, socket, sleep, lock) made on an event loop
+    from Piloto's code or the tests' fails the test with ``BlockingError``."""
+    if not inspect.iscoroutinefunction(getattr(request.node, "obj", None)):
+        yield None
+        return
+    with blockbuster_ctx(["piloto", "tests"]) as bb:
+        for filename, functions in BLOCKING_ALLOWED:
+            for function in bb.functions.values():
+                function.can_block_in(filename, functions)
+        yield bb
 
 
 def _pg_schema_url(base: str, schema: str) -> str:
@@ -48,15 +80,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """Settings for an isolated instance: its own data dir and database, no demo, no model."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
-        demo=False,
-        runner=False,
-        llm_base_url=None,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    return make_settings(data_dir=tmp_path / "data", database_url=database_url)
 
 
 @pytest.fixture

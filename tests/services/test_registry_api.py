@@ -79,7 +79,9 @@ async def test_httpbin_swagger_2_discovered_listed_and_called(
     assert routes["GET /get"]["risk"] == "read"
     assert routes["POST /post"]["risk"] == "write"
     assert routes["DELETE /delete"]["risk"] == "destructive"
-    assert all(op["enabled"] for op in routes.values())
+    # destructive operations wait for an admin; everything else is enabled at discovery
+    assert routes["DELETE /delete"]["enabled"] is False
+    assert all(op["enabled"] for op in routes.values() if op["risk"] != "destructive")
 
     listed = (await app_client.get("/api/services")).json()
     assert [s["name"] for s in listed] == ["httpbin"]
@@ -132,7 +134,7 @@ async def test_petstore_from_an_uploaded_document(
     app_client: httpx.AsyncClient, prism_petstore: str
 ) -> None:
     pid = await _project(app_client)
-    document = (OAI / "petstore.yaml").read_text()
+    document = await asyncio.to_thread((OAI / "petstore.yaml").read_text)
     svc = await _register(app_client, name="petstore", base_url=prism_petstore, document=document)
     assert svc["status"] == "online" and svc["doc_url"] is None
     assert svc["title"] == "Swagger Petstore"

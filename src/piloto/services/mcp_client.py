@@ -64,6 +64,9 @@ def tool_to_operation(tool: types.Tool) -> OperationSpec:
         risk = "destructive"
     schema = dict(tool.input_schema or {})
     required = schema.get("required")
+    command_field = mcp_command_field(tool.name, tool.description or "", schema)
+    if command_field is not None and risk == "read":
+        risk = "write"  # the command policy decides per command; a hint cannot make it read
     return OperationSpec(
         operation_id=tool.name,
         method="TOOL",
@@ -73,8 +76,32 @@ def tool_to_operation(tool: types.Tool) -> OperationSpec:
         body_required=bool(required),
         body_media_type="application/json",
         risk=risk,
-        idempotent=read_only or bool(hints and hints.idempotent_hint),
+        idempotent=(read_only or bool(hints and hints.idempotent_hint)) and command_field is None,
+        command_field=command_field,
     )
+
+
+_COMMAND_PROPS = ("command", "cmd", "script", "shell")
+_COMMAND_WORDS = ("shell", "command", "exec", "run", "bash", "terminal")
+
+
+def mcp_command_field(name: str, description: str, schema: Mapping[str, Any]) -> str | None:
+    """The string argument of a tool that runs shell commands, or None.
+
+    A string property named command/cmd/script/shell, on a tool whose name or description
+    speaks of shells, commands, exec or run: that value goes through the command policy.
+    """
+    props = schema.get("properties")
+    if not isinstance(props, Mapping):
+        return None
+    words = f"{name} {description}".lower()
+    if not any(w in words for w in _COMMAND_WORDS):
+        return None
+    for prop in _COMMAND_PROPS:
+        spec = props.get(prop)
+        if isinstance(spec, Mapping) and spec.get("type") in ("string", None):
+            return prop
+    return None
 
 
 # --- one session ---------------------------------------------------------------------------
@@ -194,7 +221,10 @@ class _Session:
         if not cfg.url:
             raise McpUnavailable("the MCP service has no URL")
         normalize_base_url(cfg.url)  # http(s) only, no credentials in the URL
-        http = guarded_client2(self._policy, timeout=cfg.timeout_s, headers=dict(cfg.headers))
+        # Building the client loads the CA bundle from disk: off the event loop.
+        http = await asyncio.to_thread(
+            guarded_client2, self._policy, timeout=cfg.timeout_s, headers=dict(cfg.headers)
+        )
         await stack.enter_async_context(http)
         return streamable_http_client(cfg.url.strip(), http_client=http)
 
