@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from runner_support import ADMIN_TOKEN, CountingState, make_counting_app, open_app, serve_in_thread
+from runner_support import CountingState, make_counting_app, open_app, serve_in_thread
+from tests.support.settings import make_settings
 
 from piloto.llm.scripted import ScriptedLLM
 from piloto.settings import Settings
@@ -16,18 +17,10 @@ from piloto.toolbox import ToolboxConfig, start_toolbox_in_thread
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    """An isolated instance with its runner on, short leases and tiny retry delays."""
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
-        demo=False,
-        llm_base_url=None,
-        runner=True,
-        lease_s=2.0,
-        heartbeat_s=0.5,
-        retry_base_s=0.01,
-        _env_file=None,  # type: ignore[call-arg]
+    """An isolated instance with its runner on and tiny retry delays; leases long enough that
+    a busy machine never lets one expire under a live runner (no test here waits for expiry)."""
+    return make_settings(
+        data_dir=tmp_path / "data", database_url=database_url, runner=True, retry_base_s=0.01
     )
 
 
