@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.plans import repo
@@ -105,7 +105,7 @@ async def hold(
 async def heartbeat(
     db: Database, *, owner: str, run_ids: Collection[str], lease_s: float
 ) -> set[str]:
-    """Extend the leases of the runs this instance works on; returns those it no longer holds."""
+    """Extend the leases of the runs this instance works on; returns those another now holds."""
     t = now()
     async with db.write() as conn:
         await conn.execute(update(instances).where(instances.c.id == owner).values(heartbeat_at=t))
@@ -117,16 +117,23 @@ async def heartbeat(
             .where(runs.c.id.in_(ids), runs.c.lease_owner == owner, runs.c.status.in_(WORKING))
             .values(lease_expires_at=t + lease_s)
         )
-        held = set(
+        # Taken: another instance holds it now. A run this instance has just ended (no owner,
+        # a final status) is not taken: its task may still be proposing a correction or
+        # handing its results back, and must not be cancelled for it.
+        mine = set(
             (
                 await conn.execute(
                     select(runs.c.id).where(
-                        runs.c.id.in_(ids), runs.c.lease_owner == owner, runs.c.status.in_(WORKING)
+                        runs.c.id.in_(ids),
+                        or_(
+                            runs.c.lease_owner.is_(None),
+                            runs.c.lease_owner == owner,
+                        ),
                     )
                 )
             ).scalars()
         )
-    return set(ids) - held
+    return set(ids) - mine
 
 
 async def register_instance(db: Database, *, owner: str) -> None:
