@@ -115,6 +115,7 @@ def measure(pg: str, instances: int, runs: int, steps: int, tmp: Path) -> float:
                 "PILOTO_ADMIN_TOKEN": TOKEN,
                 "PILOTO_DEMO": "0",
                 "PILOTO_DATA_DIR": str(tmp / f"i{i}"),
+                "PILOTO_SECRET_KEY": "bench-instances-shared-secret",  # one audit chain key
                 "PILOTO_LOG_LEVEL": "WARNING",
                 "PILOTO_RUNNER_CONCURRENCY": "8",
             }

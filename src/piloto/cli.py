@@ -269,6 +269,16 @@ async def _database() -> AsyncIterator[Database]:
     url = settings.resolved_database_url
     await asyncio.to_thread(migrate.upgrade, url)
     db = Database(url)
+    # The audit chain is keyed with the same secret as the server's (PILOTO_SECRET_KEY or
+    # the data dir's secret.key), so `audit verify` checks what `serve` wrote.
+    from piloto.audit.anchor import configure_audit
+    from piloto.services.crypto import SecretBox
+
+    box = SecretBox.from_settings(
+        settings.secret_key.get_secret_value() if settings.secret_key else None,
+        settings.data_dir,
+    )
+    configure_audit(db.engine, key=box.derive("audit"), data_dir=settings.data_dir)
     try:
         yield db
     finally:

@@ -90,16 +90,33 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "El paso {n} falló (intento {attempt} de {max}); reintentando en {delay:.1f} s.",
     },
     "reasoner_fix": {
-        "en": "The reasoner proposes `{cmd}` ({reason}); it passes the policy, running it.",
-        "es": "El razonador propone `{cmd}` ({reason}); cumple la política, ejecutándolo.",
+        "en": "The reasoner proposes `{cmd}` ({reason}); it only reads, so it runs under the confirmation already given.",
+        "es": "El razonador propone `{cmd}` ({reason}); solo lee, así que se ejecuta con la confirmación ya dada.",
     },
     "reasoner_blocked": {
         "en": "The reasoner proposed `{cmd}`, which was not run: {reason}",
         "es": "El razonador propuso `{cmd}`, que no se ejecutó: {reason}",
     },
     "reasoner_new_plan": {
-        "en": "The correction needs your confirmation: a new plan was proposed.",
-        "es": "La corrección necesita tu confirmación: se propuso un plan nuevo.",
+        "en": "The reasoner's correction of step {n} of “{summary}” was not run: it needs your confirmation, so a new plan was proposed.",
+        "es": "La corrección del razonador para el paso {n} de «{summary}» no se ejecutó: necesita tu confirmación, así que se propuso un plan nuevo.",
+    },
+    # At most once (issue 16): corrections never widen consent; unknown outcomes wait for a person.
+    "correction_not_read": {
+        "en": "its risk is {risk}, and only a read-only correction runs under the confirmation already given",
+        "es": "su riesgo es {risk}, y solo una corrección de solo lectura se ejecuta con la confirmación ya dada",
+    },
+    "step_outcome_unknown": {
+        "en": "Step {n} ({service} · {operation}) failed after its request was sent ({reason}), so whether it took effect is unknown; Piloto does not send it again on its own. Check {check}, then choose: retry the step, skip it, or abort.",
+        "es": "El paso {n} ({service} · {operation}) falló después de enviar su petición ({reason}), así que no se sabe si tuvo efecto; Piloto no la reenvía por su cuenta. Comprueba {check} y elige: reintentar el paso, saltarlo o abortar.",
+    },
+    "check_command": {
+        "en": "on the machine whether `{cmd}` ran (its files, processes and logs)",
+        "es": "en la máquina si `{cmd}` se ejecutó (sus archivos, procesos y registros)",
+    },
+    "check_call": {
+        "en": "in {service} whether the request was applied",
+        "es": "en {service} si la petición se aplicó",
     },
     "reasoner_gave_up": {
         "en": "The reasoner found no safe fix: {reason}",

@@ -1,4 +1,5 @@
-"""Table tests: ``_command_failed`` and the ``{{steps.N.path}}`` templating."""
+"""Table tests: ``_command_failed``, what a failure allows (``after_failure``) and the
+``{{steps.N.path}}`` templating."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from piloto.runner.failure import _command_failed, call_failed, worth_retrying
+from piloto.runner.failure import _command_failed, after_failure, call_failed, delivery
 from piloto.runner.templating import TemplateError, has_placeholders, render
 from piloto.services.models import InvokeResult
 
@@ -127,15 +128,114 @@ def test_command_failed(label: str, result: InvokeResult, expected: str | None) 
         assert reason is not None and expected.lower() in reason.lower(), (label, reason)
 
 
-def test_call_failed_ignores_command_fields_and_retry_rules() -> None:
+def test_call_failed_ignores_command_fields() -> None:
     assert call_failed(cmd_result(3)) is None
-    assert worth_retrying(cmd_result(3), is_command=True)
-    assert not worth_retrying(cmd_result(3), is_command=False)
-    assert worth_retrying(InvokeResult(ok=False, status_code=503, body=None), is_command=False)
-    assert worth_retrying(
-        InvokeResult(ok=False, status_code=None, body=None, error="timed out"), is_command=False
+    assert call_failed(InvokeResult(ok=False, status_code=503, body=None)) is not None
+
+
+def failed(error: str, status: int | None = None, body: Any = None) -> InvokeResult:
+    return InvokeResult(ok=False, status_code=status, body=body, error=error)
+
+
+TIMED_OUT = failed("timed out after 3 s")
+DROPPED = failed("the request to http://127.0.0.1:1 failed (RemoteProtocolError)")
+MCP_BROKE = failed("the connection to the MCP server broke during the call; it may have run")
+REFUSED = failed("could not connect to http://127.0.0.1:1: connection refused")
+MCP_DOWN = failed("could not reach the MCP server at http://127.0.0.1:1: connection refused")
+POLICY = failed("refused: 169.254.169.254 is a cloud metadata address")
+GATEWAY = failed("the service answered 502 Bad Gateway", 502)
+GATEWAY_TIMEOUT = failed("the service answered 504 Gateway Timeout", 504)
+BUSY = failed("the service answered 503 Service Unavailable", 503)
+NOT_FOUND = failed("the service answered 404 Not Found", 404)
+TOOL_ERROR = failed("the tool failed: no such table", body="no such table")
+
+DELIVERY_CASES: list[tuple[str, InvokeResult, str]] = [
+    ("timeout after sending", TIMED_OUT, "unknown"),
+    ("connection dropped", DROPPED, "unknown"),
+    ("MCP connection broke mid-call", MCP_BROKE, "unknown"),
+    ("no error text at all", InvokeResult(ok=False, status_code=None, body=None), "unknown"),
+    ("a gateway's 502", GATEWAY, "unknown"),
+    ("a gateway's 504", GATEWAY_TIMEOUT, "unknown"),
+    ("connection refused", REFUSED, "not_sent"),
+    ("MCP server unreachable", MCP_DOWN, "not_sent"),
+    ("network policy", POLICY, "refused"),
+    ("503 answered", BUSY, "answered"),
+    ("404 answered", NOT_FOUND, "answered"),
+    ("a command that ran", cmd_result(1), "answered"),
+    ("an MCP tool error", TOOL_ERROR, "answered"),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "result", "expected"), DELIVERY_CASES, ids=[c[0] for c in DELIVERY_CASES]
+)
+def test_delivery(label: str, result: InvokeResult, expected: str) -> None:
+    assert delivery(result) == expected, label
+
+
+# (label, result, is_command, idempotent, read_command, expected move)
+MOVE_CASES: list[tuple[str, InvokeResult, bool, bool, bool, str]] = [
+    # An unknown outcome is re-sent only when that is idempotent.
+    ("POST timed out", TIMED_OUT, False, False, False, "interrupt"),
+    ("POST dropped", DROPPED, False, False, False, "interrupt"),
+    ("POST behind a gateway 502", GATEWAY, False, False, False, "interrupt"),
+    ("GET timed out", TIMED_OUT, False, True, False, "retry"),
+    ("GET behind a gateway 504", GATEWAY_TIMEOUT, False, True, False, "retry"),
+    ("Idempotency-Key service timed out", TIMED_OUT, False, True, False, "retry"),
+    ("write command timed out", TIMED_OUT, True, False, False, "interrupt"),
+    ("read command timed out", TIMED_OUT, True, False, True, "retry"),
+    ("MCP tool broke mid-call", MCP_BROKE, False, False, False, "interrupt"),
+    # Nothing was sent: safe for anything.
+    ("POST connection refused", REFUSED, False, False, False, "retry"),
+    ("write command, toolbox down", REFUSED, True, False, False, "retry"),
+    ("MCP server down", MCP_DOWN, False, False, False, "retry"),
+    # Refused by Piloto's own policy: sending again changes nothing.
+    ("metadata address", POLICY, False, True, False, "fail"),
+    # Answered with an error.
+    ("POST 503", BUSY, False, False, False, "fail"),
+    ("GET 503", BUSY, False, True, False, "retry"),
+    ("GET 404", NOT_FOUND, False, True, False, "fail"),
+    ("MCP tool error", TOOL_ERROR, False, False, False, "fail"),
+    # A command that ran and failed: again only when it only reads.
+    ("write command exit 1", cmd_result(1), True, False, False, "fail"),
+    ("write command exit 1, key honoured", cmd_result(1), True, True, False, "fail"),
+    (
+        "write command killed by its timeout",
+        cmd_result(None, timed_out=True),
+        True,
+        False,
+        False,
+        "fail",
+    ),
+    ("read command exit 2", cmd_result(2), True, False, True, "retry"),
+    (
+        "read command, toolbox 403",
+        failed("the service answered 403", 403),
+        True,
+        False,
+        True,
+        "fail",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "result", "is_command", "idempotent", "read_command", "expected"),
+    MOVE_CASES,
+    ids=[c[0] for c in MOVE_CASES],
+)
+def test_after_failure(
+    label: str,
+    result: InvokeResult,
+    is_command: bool,
+    idempotent: bool,
+    read_command: bool,
+    expected: str,
+) -> None:
+    move = after_failure(
+        result, is_command=is_command, idempotent=idempotent, read_command=read_command
     )
-    assert not worth_retrying(InvokeResult(ok=False, status_code=404, body=None), is_command=True)
+    assert move == expected, label
 
 
 RESULTS: dict[int, Any] = {

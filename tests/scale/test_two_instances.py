@@ -56,6 +56,8 @@ def test_two_instances_share_work_and_survive_a_kill(pg_url: str, tmp_path: Path
         wait_http(f"http://127.0.0.1:{svc_port}/stats", svc)
         env = {
             **os.environ, "PILOTO_DATABASE_URL": pg_url, "PILOTO_ADMIN_TOKEN": ADMIN_TOKEN, "PILOTO_DEMO": "0",
+            # Instances sharing a database share the secret key (credentials, the audit chain).
+            "PILOTO_SECRET_KEY": "two-instances-shared-secret",
             "PILOTO_LEASE_S": "3", "PILOTO_HEARTBEAT_S": "1", "PILOTO_RUNNER_CONCURRENCY": "8",
         }  # fmt: skip
         a = start(

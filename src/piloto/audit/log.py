@@ -1,18 +1,32 @@
-"""Append and verify the hash-chained audit log."""
+"""Append and verify the audit log: an HMAC-keyed hash chain with a signed head.
+
+Records written before the chain was keyed (``alg`` NULL, plain SHA-256) still verify, but
+only at the start of the chain: an unkeyed record after a keyed one is a rewrite.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from piloto.audit.anchor import (
+    HMAC_ALG,
+    Head,
+    config_for,
+    head_mac,
+    keyed_hash,
+    read_head_file,
+    remember_head,
+)
 from piloto.store.ids import now
-from piloto.store.schema import audit_log
+from piloto.store.schema import audit_head, audit_log
 
 GENESIS = "0" * 64
 _PG_AUDIT_LOCK = 72_404_232
@@ -22,10 +36,13 @@ _FIELDS = (
 )  # fmt: skip
 
 
+def _body(record: dict[str, Any]) -> str:
+    return json.dumps({k: record.get(k) for k in _FIELDS}, sort_keys=True, separators=(",", ":"))
+
+
 def record_hash(prev_hash: str, record: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and the record's canonical JSON."""
-    body = json.dumps({k: record.get(k) for k in _FIELDS}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+    """SHA-256 over the previous hash and the record's canonical JSON (unkeyed records)."""
+    return hashlib.sha256((prev_hash + _body(record)).encode()).hexdigest()
 
 
 async def append_audit(
@@ -62,9 +79,41 @@ async def append_audit(
         "response_summary": _clip(response_summary),
         "outcome": outcome,
     }
-    await conn.execute(
-        insert(audit_log).values(**record, prev_hash=prev, hash=record_hash(prev, record))
-    )
+    key = config_for(conn).key
+    if key is None:  # an engine nobody configured (tools, old scripts): the unkeyed chain
+        await conn.execute(
+            insert(audit_log).values(**record, prev_hash=prev, hash=record_hash(prev, record))
+        )
+        return
+    digest = keyed_hash(key, prev, _body(record))
+    new_id = (
+        await conn.execute(
+            insert(audit_log)
+            .values(**record, prev_hash=prev, hash=digest, alg=HMAC_ALG)
+            .returning(audit_log.c.id)
+        )
+    ).scalar_one()
+    await _advance_head(conn, key, new_id, digest)
+
+
+async def _advance_head(conn: AsyncConnection, key: bytes, last_id: int, last_hash: str) -> None:
+    """Move the signed head to the record just written, in the same transaction."""
+    count = (await conn.execute(select(audit_head.c.count).where(audit_head.c.id == 1))).scalar()
+    exists = count is not None
+    if count is None:  # the first keyed record: count what came before it once
+        count = (await conn.execute(select(func.count()).select_from(audit_log))).scalar_one()
+    else:
+        count += 1
+    head = Head(count, last_id, last_hash, head_mac(key, count, last_id, last_hash))
+    values = {
+        "count": head.count, "last_id": head.last_id, "last_hash": head.last_hash,
+        "mac": head.mac, "updated_at": now(),
+    }  # fmt: skip
+    if exists:
+        await conn.execute(update(audit_head).where(audit_head.c.id == 1).values(**values))
+    else:
+        await conn.execute(insert(audit_head).values(id=1, **values))
+    remember_head(conn, head)
 
 
 def _clip(value: str | None, limit: int = 2000) -> str | None:
@@ -98,23 +147,100 @@ async def iter_audit(
         last = rows[-1]["id"]
 
 
+def _fail(checked: int, at: int | None, reason: str) -> VerifyResult:
+    return VerifyResult(False, checked, at, reason)
+
+
 async def verify_chain(conn: AsyncConnection) -> VerifyResult:
-    """Walk the chain from the start; report the first record whose link or hash is wrong."""
+    """Walk the chain, then check it against its signed head and the head file."""
+    config = config_for(conn)
+    key = config.key
     prev = GENESIS
     count = 0
+    keyed = False
+    last: dict[str, Any] | None = None
     async for rec in iter_audit(conn):
         count += 1
+        rid = rec["id"]
         if rec["prev_hash"] != prev:
-            return VerifyResult(
-                False,
-                count,
-                rec["id"],
-                f"record {rec['id']} does not follow the one before it "
-                "(a record was deleted or inserted)",
-            )
-        if record_hash(prev, rec) != rec["hash"]:
-            return VerifyResult(
-                False, count, rec["id"], f"record {rec['id']} was changed after it was written"
-            )
-        prev = rec["hash"]
+            return _fail(count, rid, f"record {rid} does not follow the one before it "
+                         "(a record was deleted or inserted)")  # fmt: skip
+        alg = rec.get("alg")
+        if alg == HMAC_ALG:
+            if key is None:
+                return _fail(count, rid, "keyed records cannot be checked without the secret "
+                             "key: set PILOTO_SECRET_KEY or PILOTO_DATA_DIR as the server has it")  # fmt: skip
+            expected, keyed = keyed_hash(key, prev, _body(rec)), True
+        elif alg is None:
+            if keyed:
+                return _fail(count, rid, f"record {rid} is not keyed but follows keyed records "
+                             "(the chain was rewritten)")  # fmt: skip
+            expected = record_hash(prev, rec)
+        else:
+            return _fail(count, rid, f"record {rid} names an unknown algorithm {alg!r}")
+        if expected != rec["hash"]:
+            return _fail(count, rid, f"record {rid} was changed after it was written")
+        prev, last = rec["hash"], rec
+    row = (await conn.execute(select(audit_head).where(audit_head.c.id == 1))).first()
+    if row is None:
+        if keyed:
+            return _fail(count, None, "the trail's head is missing (audit_head was deleted)")
+        return VerifyResult(True, count)
+    m = row._mapping
+    head = Head(int(m["count"]), int(m["last_id"]), str(m["last_hash"]), str(m["mac"]))
+    problem = _check_head(head, key, count, last, "its head")
+    if problem:
+        return _fail(count, None, problem)
+    if config.head_file is not None:
+        try:
+            mirrored = read_head_file(config.head_file)
+        except (ValueError, KeyError, OSError) as exc:
+            return _fail(count, None, f"the head file {config.head_file} is unreadable ({exc})")
+        if mirrored is not None:
+            problem = await _check_mirror(conn, mirrored, key, count, config.head_file.name)
+            if problem:
+                return _fail(count, None, problem)
     return VerifyResult(True, count)
+
+
+def _check_head(
+    head: Head, key: bytes | None, count: int, last: dict[str, Any] | None, name: str
+) -> str | None:
+    if key is None:
+        return "the trail's head cannot be checked without the secret key"
+    if not hmac.compare_digest(head.mac, head_mac(key, head.count, head.last_id, head.last_hash)):
+        return f"{name} does not match its HMAC (the head was altered)"
+    if count < head.count:
+        return (
+            f"the trail ends at {count} but {name} says {head.count}: "
+            f"the newest {head.count - count} record(s) were deleted"
+        )
+    if count > head.count:
+        return (
+            f"the trail has {count} records but {name} says {head.count}: "
+            "records were added outside Piloto"
+        )
+    if last is None or last["id"] != head.last_id or last["hash"] != head.last_hash:
+        return f"the newest record does not match {name} (it was replaced)"
+    return None
+
+
+async def _check_mirror(
+    conn: AsyncConnection, head: Head, key: bytes | None, count: int, name: str
+) -> str | None:
+    """The mirror may lag behind the table (it is written after commit), never lead it."""
+    if key is None:
+        return None
+    if not hmac.compare_digest(head.mac, head_mac(key, head.count, head.last_id, head.last_hash)):
+        return f"{name} does not match its HMAC (the head file was altered)"
+    if count < head.count:
+        return (
+            f"the trail ends at {count} but {name} says {head.count}: "
+            f"the newest {head.count - count} record(s) were deleted"
+        )
+    found = (
+        await conn.execute(select(audit_log.c.hash).where(audit_log.c.id == head.last_id))
+    ).scalar()
+    if found != head.last_hash:
+        return f"record {head.last_id}, which {name} names, was changed or deleted"
+    return None

@@ -1,10 +1,11 @@
-"""Did a step fail? ``_command_failed`` reads a command's result; ``call_failed`` any call's."""
+"""Did a step fail, and may it be sent again? ``_command_failed`` reads a command's result,
+``call_failed`` any call's; ``delivery`` and ``after_failure`` decide what a failure allows."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from piloto.services.models import InvokeResult
 
@@ -86,8 +87,69 @@ def is_transient(result: InvokeResult) -> bool:
     return result.status_code is None or result.status_code in _TRANSIENT_STATUS
 
 
-def worth_retrying(result: InvokeResult, *, is_command: bool) -> bool:
-    """A failed call is retried when the failure may pass: transient HTTP, or a command that ran and failed."""
-    if result.status_code is None or result.status_code >= 400:
-        return is_transient(result)
-    return is_command
+Delivery = Literal["answered", "not_sent", "refused", "unknown"]
+Move = Literal["retry", "fail", "interrupt"]
+
+# A gateway's 502/504 says the upstream did not answer in time or sanely: it may have acted.
+_UNKNOWN_STATUS = frozenset({502, 504})
+# Failures raised before a single byte of the request left (httpx's ConnectError, an MCP
+# server that never started or answered its handshake).
+_NOT_SENT = (
+    "could not connect to ",
+    "could not reach the MCP server",
+    "could not start the MCP server",
+    "the MCP server did not answer within",
+    "the MCP session closed before the call was sent",
+    "the MCP service has no ",
+)
+# Refused by Piloto's own network policy: nothing was sent, and sending again changes nothing.
+_REFUSED = "refused: "
+# The server answered, with an error.
+_ANSWERED = ("the MCP server refused the call", "the tool failed")
+
+
+def delivery(result: InvokeResult) -> Delivery:
+    """What a failed call says about its request: answered, never sent, refused, or unknown.
+
+    Unknown is the default: a timeout, a dropped connection or a gateway error after the request
+    left may have let it take effect, and nothing in the result says otherwise.
+    """
+    if result.status_code is not None:
+        return "unknown" if result.status_code in _UNKNOWN_STATUS else "answered"
+    error = result.error or ""
+    if result.ok or error.startswith(_ANSWERED):
+        return "answered"
+    if error.startswith(_REFUSED):
+        return "refused"
+    if error.startswith(_NOT_SENT):
+        return "not_sent"
+    return "unknown"
+
+
+def command_ran(result: InvokeResult) -> bool:
+    """Whether the result is a command's own (it ran, whatever its exit code)."""
+    body = result.body
+    return isinstance(body, Mapping) and ("exit_code" in body or "timed_out" in body)
+
+
+def after_failure(
+    result: InvokeResult, *, is_command: bool, idempotent: bool, read_command: bool
+) -> Move:
+    """What a failed attempt allows, attempts left aside (invariant 2: at most once, always).
+
+    ``idempotent``: a GET/HEAD/OPTIONS, or a service that honours the Idempotency-Key;
+    ``read_command``: a command the policy classifies ``read``. Only those are ever re-sent
+    when the first attempt may have taken effect; anything else waits for a person.
+    """
+    sent = delivery(result)
+    if sent == "refused":
+        return "fail"
+    if sent == "not_sent":
+        return "retry"
+    safe = idempotent or read_command
+    if sent == "unknown":
+        return "retry" if safe else "interrupt"
+    if is_command and command_ran(result):
+        # It ran and failed: running it again repeats whatever it did before failing.
+        return "retry" if read_command else "fail"
+    return "retry" if safe and is_transient(result) else "fail"

@@ -1,8 +1,8 @@
 """``recover_stale_runs``: take over runs whose owner stopped renewing its lease.
 
 A step found ``running`` has an unknown outcome. It is re-sent only when that is safe: the
-operation is idempotent, or its service honours the Idempotency-Key Piloto sends (stable
-across attempts). Any other step becomes ``interrupted`` and the run waits for a person to
+operation is idempotent, its service honours the Idempotency-Key Piloto sends (stable
+across attempts), or it is a command the policy classifies ``read``. Any other step becomes ``interrupted`` and the run waits for a person to
 retry, skip or abort (invariant 2). Finished steps stay finished.
 """
 
@@ -20,9 +20,13 @@ from piloto.errors import PilotoError
 from piloto.i18n import t
 from piloto.metrics import LEASE_TAKEOVERS, RUNS_FINISHED
 from piloto.plans import repo
-from piloto.plans import service as plans
 from piloto.plans.models import PlanRun, PlanStep
+from piloto.plans.validate import command_limits, command_of, is_command_operation
+from piloto.policy import check_command
+from piloto.projects.repo import get_project
+from piloto.runner.finish import close_run, closing_text
 from piloto.runner.leases import WORKING
+from piloto.runner.templating import TemplateError, render
 from piloto.services.registry import ServiceRegistry
 from piloto.store.db import Database
 from piloto.store.ids import now
@@ -74,13 +78,26 @@ async def recover_stale_runs(
 async def _resend_is_safe(
     conn: Any, registry: ServiceRegistry, run: PlanRun, step: PlanStep
 ) -> bool:
+    """Idempotent: a GET/HEAD/OPTIONS, a service that honours the Idempotency-Key, or a command
+    the policy classifies ``read`` (judged on the command as it would be sent again)."""
     try:
         resolved = await registry.resolve(
             conn, project_id=run.project_id, service=step.service, operation=step.operation
         )
     except PilotoError:
         return False
-    return bool(resolved.spec.idempotent or resolved.service.honours_idempotency)
+    if resolved.spec.idempotent or resolved.service.honours_idempotency:
+        return True
+    if not is_command_operation(resolved.spec):
+        return False
+    results = {s.idx: s.response for s in run.steps if s.status == "done"}
+    try:
+        arguments = render(step.arguments, results, current=step.idx, shell_keys=frozenset({"cmd"}))
+    except TemplateError:
+        return False
+    project = await get_project(conn, project_id=run.project_id)
+    decision = check_command(command_of(arguments) or "", command_limits(project.settings))
+    return decision.allowed and decision.risk == "read"
 
 
 async def take_over(
@@ -121,28 +138,10 @@ async def take_over(
                     error=f"cancelled; {UNKNOWN_OUTCOME}",
                     finished_at=now(),
                 )
-            await repo.transition(
-                conn,
-                run_id=run.id,
-                frm="cancelling",
-                to="cancelled",
-                finished_at=now(),
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-            await plans.finish_chat_state(conn, run=run, status="cancelled")
-            await append_audit(
-                conn,
-                actor=actor,
-                action="run.finish",
-                outcome="cancelled",
-                response_summary="taken over while cancelling",
-                **audit,
-            )
-            done = sum(1 for s in run.steps if s.status == "done")
-            await chat_repo.append_message(
-                conn, chat_id=run.chat_id, role="event", run_id=run.id, meta={"kind": "run", "status": "cancelled"},
-                content=t(lang, "run_cancelled", done=done, total=len(run.steps)),
+            await close_run(
+                conn, run=run, frm="cancelling", to="cancelled", actor=actor, owner=owner,
+                audit_summary="taken over while cancelling",
+                text=closing_text(lang, run, "cancelled", step_n=None, error=None),
             )  # fmt: skip
             outcome: TakeOver = "cancelled"
         elif in_flight is None:
@@ -179,27 +178,10 @@ async def take_over(
                 error=UNKNOWN_OUTCOME,
                 finished_at=now(),
             )
-            await repo.transition(
-                conn,
-                run_id=run.id,
-                frm="running",
-                to="interrupted",
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-            await append_audit(
-                conn,
-                actor=actor,
-                action="run.interrupted",
-                step_id=in_flight.id,
-                outcome="interrupted",
-                request_summary=in_flight.request_summary,
-                **audit,
-            )
-            await chat_repo.append_message(
-                conn, chat_id=run.chat_id, role="event", run_id=run.id,
-                meta={"kind": "interrupted", "step": in_flight.idx, "choices": ["retry", "skip", "abort"]},
-                content=t(lang, "run_interrupted", n=in_flight.idx + 1, operation=in_flight.operation),
+            await close_run(
+                conn, run=run, frm="running", to="interrupted", actor=actor, owner=owner,
+                step=in_flight,
+                text=t(lang, "run_interrupted", n=in_flight.idx + 1, operation=in_flight.operation),
             )  # fmt: skip
             outcome = "interrupted"
     LEASE_TAKEOVERS.inc()

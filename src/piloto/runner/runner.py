@@ -12,19 +12,17 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from piloto.audit.log import append_audit
 from piloto.chat import repo as chat_repo
-from piloto.i18n import t
 from piloto.llm import ChatModel
 from piloto.logs import run_id_var
 from piloto.metrics import QUEUE_DEPTH, RUNS_FINISHED
 from piloto.plans import repo
-from piloto.plans import service as plans
 from piloto.runner.deps import RunnerDeps
 from piloto.runner.executor import execute_run
+from piloto.runner.finish import close_run, closing_text
 from piloto.runner.leases import (
     WORKING,
     LeaseLost,
@@ -41,7 +39,6 @@ from piloto.services.registry import ServiceRegistry
 from piloto.settings import Settings
 from piloto.store.db import Database
 from piloto.store.ids import now
-from piloto.store.schema import runs
 
 log = logging.getLogger("piloto.runner")
 
@@ -64,6 +61,7 @@ class Runner:
         registry: ServiceRegistry,
         settings: Settings,
         model: ChatModel | None,
+        on_run_end: Callable[[str], None] | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -73,7 +71,7 @@ class Runner:
         self.deps = RunnerDeps(
             db=db, registry=registry, settings=settings, model=model, owner=self.instance_id,
             lease_s=settings.lease_s, retry_base_s=settings.retry_base_s,
-            cancel_poll_s=min(0.5, max(0.05, settings.lease_s / 4)),
+            cancel_poll_s=min(0.5, max(0.05, settings.lease_s / 4)), on_run_end=on_run_end,
         )  # fmt: skip
         self._tasks: dict[str, asyncio.Task[str]] = {}
         self._side: set[asyncio.Task[Any]] = set()
@@ -295,22 +293,15 @@ class Runner:
                         error=message,
                         finished_at=now(),
                     )
-            await repo.transition(
-                conn, run_id=run_id, frm=WORKING, to="error", where=runs.c.lease_owner == self.instance_id,
-                finished_at=now(), lease_owner=None, lease_expires_at=None, error=message,
-            )  # fmt: skip
-            await plans.finish_chat_state(conn, run=run, status="error")
             chat = await chat_repo.get_chat(conn, chat_id=run.chat_id)
-            await append_audit(
-                conn, actor=self.deps.actor, action="run.finish", project_id=run.project_id, chat_id=run.chat_id,
-                run_id=run_id, plan_hash=run.plan_hash, response_summary=message, outcome="error",
-            )  # fmt: skip
             n = next(
                 (s.idx + 1 for s in run.steps if s.status not in ("done", "skipped")),
                 len(run.steps),
             )
-            await chat_repo.append_message(
-                conn, chat_id=run.chat_id, role="event", run_id=run_id, meta={"kind": "run", "status": "error"},
-                content=t(chat.language or self.settings.language, "run_error", n=n, error=message),
+            lang = chat.language or self.settings.language
+            await close_run(
+                conn, run=run, to="error", actor=self.deps.actor, owner=self.instance_id,
+                error=message, audit_summary=message,
+                text=closing_text(lang, run, "error", step_n=n, error=message),
             )  # fmt: skip
         RUNS_FINISHED.labels("error").inc()

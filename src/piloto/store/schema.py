@@ -246,6 +246,20 @@ audit_log = Table(
     Column("outcome", String(40), nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # NULL: written before the chain was keyed (plain SHA-256); else "hmac-sha256".
+    Column("alg", String(16), nullable=True),
+)
+
+# The audit chain's head (one row, id 1), HMAC-signed, updated in each append's transaction.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 instances = Table(

@@ -1,0 +1,54 @@
+"""What one run's execution carries from step to step, and how a step or a run ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from piloto.plans.models import PlanRun
+from piloto.projects.models import ProjectSettings
+from piloto.runner.deps import RunnerDeps
+from piloto.runner.watch import RunWatch
+
+RunEnd = Literal["done", "error", "cancelled", "interrupted"]
+
+
+@dataclass
+class Correction:
+    """A reasoner's correction that needs a new confirmation: the steps and what it corrects."""
+
+    steps: list[dict[str, Any]]
+    corrects: dict[str, Any]
+    step_n: int
+
+
+@dataclass
+class Outcome:
+    """How the run ended, and a correction that needs a new confirmation, if any."""
+
+    status: RunEnd = "done"
+    step_n: int | None = None
+    error: str | None = None
+    new_draft: Correction | None = None
+    # The closing line for a person when the generic one is not enough (an unknown outcome).
+    note: str | None = None
+
+
+@dataclass
+class StepFailed(Exception):
+    """The step ended in error (or, with ``interrupted``, with an unknown outcome): the run stops here."""
+
+    reason: str
+    new_draft: Correction | None = None
+    interrupted: bool = False
+    note: str | None = None
+
+
+@dataclass
+class RunCtx:
+    deps: RunnerDeps
+    run: PlanRun
+    lang: str
+    settings: ProjectSettings
+    watch: RunWatch
+    results: dict[int, Any] = field(default_factory=dict)
