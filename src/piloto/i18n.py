@@ -123,6 +123,61 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "El razonador no encontró un arreglo seguro: {reason}",
     },
     "model_error": {"en": "{message}", "es": "{message}"},
+    # Consent bound to people (plans/, projects/).
+    "proposed_for_other": {
+        "en": "Nothing was run: this plan was proposed for {name}, not for you, so a typed “yes” cannot confirm it. Review the plan and use the Confirm button on its card.",
+        "es": "No se ejecutó nada: este plan se propuso para {name}, no para ti, así que un «sí» escrito no puede confirmarlo. Revisa el plan y usa el botón Confirmar de su tarjeta.",
+    },
+    "someone_else": {"en": "someone else", "es": "otra persona"},
+    "op_risk_read": {"en": "only reads ({where})", "es": "solo lee ({where})"},
+    "op_risk_write": {
+        "en": "changes data on the service ({where})",
+        "es": "cambia datos en el servicio ({where})",
+    },
+    "op_risk_destructive": {
+        "en": "deletes or destroys data on the service ({where})",
+        "es": "borra o destruye datos en el servicio ({where})",
+    },
+    "op_risk_override": {
+        "en": "risk set by an admin for {where}",
+        "es": "riesgo fijado por un administrador para {where}",
+    },
+    "corrects_step": {
+        "en": "This plan corrects failed step {index} of an earlier run; it needs your confirmation.",
+        "es": "Este plan corrige el paso {index} fallido de una ejecución anterior; necesita tu confirmación.",
+    },
+    "approval_recorded": {
+        "en": "Approved by {actor} ({count} of {required} approvals). It runs when {missing} more person(s) with the operator role approve it on its card.",
+        "es": "Aprobado por {actor} ({count} de {required} aprobaciones). Se ejecutará cuando {missing} persona(s) más con rol de operador lo aprueben en su tarjeta.",
+    },
+    "already_approved": {
+        "en": "You have already approved this plan ({count} of {required} approvals); it needs another person with the operator role to approve it.",
+        "es": "Ya aprobaste este plan ({count} de {required} aprobaciones); necesita que otra persona con rol de operador lo apruebe.",
+    },
+    "settings_admin_only": {
+        "en": "Only an admin can set these project settings: {keys}. Create or change the project without them, or ask an admin.",
+        "es": "Solo un administrador puede fijar estos ajustes del proyecto: {keys}. Crea o cambia el proyecto sin ellos, o pídeselo a un administrador.",
+    },
+    "settings_unknown": {
+        "en": "Unknown project setting: {keys}. Nothing was changed. Known settings: {known}.",
+        "es": "Ajuste de proyecto desconocido: {keys}. No se cambió nada. Ajustes conocidos: {known}.",
+    },
+    "settings_invalid": {
+        "en": "Invalid project settings: {problems}. Nothing was changed.",
+        "es": "Ajustes de proyecto no válidos: {problems}. No se cambió nada.",
+    },
+    "approvals_shape": {
+        "en": 'required_approvals must be an object from risk to a number of people, e.g. {{"destructive": 2}}.',
+        "es": 'required_approvals debe ser un objeto de riesgo a número de personas, p. ej. {{"destructive": 2}}.',
+    },
+    "approvals_risk": {
+        "en": "required_approvals: “{given}” is not a risk; use {risks}.",
+        "es": "required_approvals: «{given}» no es un riesgo; usa {risks}.",
+    },
+    "approvals_count": {
+        "en": "required_approvals.{risk}: {value} is not a number of people from 1 to {most}.",
+        "es": "required_approvals.{risk}: {value} no es un número de personas entre 1 y {most}.",
+    },
 }
 
 

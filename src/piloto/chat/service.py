@@ -180,6 +180,16 @@ async def _consent(
         return False
     async with deps.db.read() as conn:
         pending = await plans_repo.get_run(conn, run_id=state.pending_run_id, with_steps=False)
+    if intent is Intent.CONFIRM and pending.proposed_for != principal.token_id:
+        # A typed "yes" confirms only what was proposed in answer to this person; anyone else
+        # reviews the card and confirms its hash there.
+        name = pending.proposed_for_name or t(lang, "someone_else")
+        text = t(lang, "proposed_for_other", name=name)
+        meta = {"kind": "proposed_for_other"}
+        result.replies.append(
+            await _say(deps, chat_id, text, role="event", run_id=pending.id, meta=meta)
+        )
+        return True
     if intent is Intent.CONFIRM:
         result.run = await _guarded(
             deps,
@@ -232,6 +242,7 @@ async def _propose(
     proposed_by: str,
     lang: str,
     preface: str | None = None,
+    proposed_for: Principal | None = None,
 ) -> None:
     run = await plans.propose(
         deps.db,
@@ -243,6 +254,7 @@ async def _propose(
         lang=lang,
         ttl_s=deps.settings.plan_ttl,
         preface=preface,
+        proposed_for=proposed_for,
     )
     result.run = run
     async with deps.db.read() as conn:
@@ -283,6 +295,7 @@ async def _direct(
             summary=plan.summary,
             steps=plan.steps,
             proposed_by=principal.name,
+            proposed_for=principal,
             lang=lang,
         )
     except PlanInvalid as exc:
@@ -346,6 +359,7 @@ async def _model_turn(
                 summary=proposed.summary,
                 steps=steps,
                 proposed_by=f"model:{deps.model.name} for {principal.name}",
+                proposed_for=principal,
                 lang=lang,
                 preface=completion.text.strip() or None,
             )

@@ -47,6 +47,15 @@ class PlanStep(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     duration_ms: int | None = None
+    risk_reason: str | None = None
+    warnings: list[str] = []
+
+
+class Approval(BaseModel):
+    """One person's approval of a run (the two-person rule)."""
+
+    by: str
+    at: float
 
 
 class PlanRun(BaseModel):
@@ -71,8 +80,17 @@ class PlanRun(BaseModel):
     expires_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    proposed_for: str | None = None
+    proposed_for_name: str | None = None
+    risk: str | None = None
+    approvals_required: int | None = None
+    corrects: dict[str, Any] | None = None
+    approvals: list[Approval] = []
     steps: list[PlanStep] = []
 
     def public(self) -> dict[str, Any]:
         """The API shape."""
-        return self.model_dump(exclude={"plan_json", "lease_owner", "lease_expires_at"})
+        # proposed_for is a token id: who it is for is shown by name only.
+        return self.model_dump(
+            exclude={"plan_json", "lease_owner", "lease_expires_at", "proposed_for"}
+        )

@@ -6,14 +6,15 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.errors import Conflict, NotFound
-from piloto.plans.models import PlanRun, PlanStep, allowed
+from piloto.plans.models import Approval, PlanRun, PlanStep, allowed
 from piloto.store.eventlog import append_event
 from piloto.store.ids import new_id, now
-from piloto.store.schema import chat_state, runs, steps
+from piloto.store.schema import approvals, chat_state, runs, steps
 
 
 class TransitionRejected(Conflict):
@@ -31,12 +32,19 @@ def _step(r: Any) -> PlanStep:
         idempotency_key=r.idempotency_key, request_summary=r.request_summary,
         response=json.loads(r.response_json) if r.response_json else None, error=r.error,
         started_at=r.started_at, finished_at=r.finished_at, duration_ms=r.duration_ms,
+        risk_reason=r.risk_reason, warnings=json.loads(r.warnings_json) if r.warnings_json else [],
     )  # fmt: skip
 
 
-def _run(r: Any, step_rows: Iterable[Any] = ()) -> PlanRun:
+def _run(r: Any, step_rows: Iterable[Any] = (), approval_rows: Iterable[Any] = ()) -> PlanRun:
     data: dict[str, Any] = {c.name: getattr(r, c.name) for c in runs.c}
-    return PlanRun(**data, steps=[_step(s) for s in step_rows])
+    corrects = data.pop("corrects_json")
+    return PlanRun(
+        **data,
+        corrects=json.loads(corrects) if corrects else None,
+        approvals=[Approval(by=a.name, at=a.at) for a in approval_rows],
+        steps=[_step(s) for s in step_rows],
+    )
 
 
 async def insert_run(
@@ -51,6 +59,11 @@ async def insert_run(
     step_specs: Sequence[dict[str, Any]],
     expires_at: float | None,
     supersedes_run_id: str | None = None,
+    proposed_for: str | None = None,
+    proposed_for_name: str | None = None,
+    risk: str | None = None,
+    approvals_required: int | None = None,
+    corrects: dict[str, Any] | None = None,
 ) -> str:
     """Store a new draft with its steps; each step's Idempotency-Key is ``run_id:step_id``."""
     run_id = new_id()
@@ -67,6 +80,11 @@ async def insert_run(
             proposed_by=proposed_by,
             approved_by_policy=False,
             supersedes_run_id=supersedes_run_id,
+            proposed_for=proposed_for,
+            proposed_for_name=proposed_for_name,
+            risk=risk,
+            approvals_required=approvals_required,
+            corrects_json=json.dumps(corrects, sort_keys=True) if corrects else None,
             created_at=t,
             updated_at=t,
             expires_at=expires_at,
@@ -79,16 +97,24 @@ async def insert_run(
             "id": step_id, "run_id": run_id, "idx": idx, "service": spec["service"],
             "operation": spec["operation"], "arguments_json": json.dumps(spec["arguments"], sort_keys=True),
             "risk": spec.get("risk", "write"), "status": "pending", "attempts": 0,
-            "idempotency_key": f"{run_id}:{step_id}",
+            "idempotency_key": f"{run_id}:{step_id}", "risk_reason": spec.get("risk_reason"),
+            "warnings_json": json.dumps(spec["warnings"]) if spec.get("warnings") else None,
         })  # fmt: skip
     if rows:
         await conn.execute(insert(steps), rows)
     return run_id
 
 
-async def get_run(conn: AsyncConnection, *, run_id: str, with_steps: bool = True) -> PlanRun:
-    """A run with its steps in order, or 404."""
-    row = (await conn.execute(select(runs).where(runs.c.id == run_id))).first()
+async def get_run(
+    conn: AsyncConnection, *, run_id: str, with_steps: bool = True, for_update: bool = False
+) -> PlanRun:
+    """A run with its steps in order and its approvals, or 404.
+
+    ``for_update`` locks the run's row until the transaction ends (PostgreSQL; SQLite has
+    one writer), so decisions that read then write (approvals) see each other.
+    """
+    q = select(runs).where(runs.c.id == run_id)
+    row = (await conn.execute(q.with_for_update() if for_update else q)).first()
     if row is None:
         raise NotFound("No such run.")
     step_rows = (
@@ -98,7 +124,12 @@ async def get_run(conn: AsyncConnection, *, run_id: str, with_steps: bool = True
         if with_steps
         else []
     )
-    return _run(row, step_rows)
+    approval_rows = (
+        await conn.execute(
+            select(approvals).where(approvals.c.run_id == run_id).order_by(approvals.c.at)
+        )
+    ).all()
+    return _run(row, step_rows, approval_rows)
 
 
 async def list_runs(conn: AsyncConnection, *, chat_id: str, limit: int = 50) -> list[PlanRun]:
@@ -169,3 +200,42 @@ async def emit_run(conn: AsyncConnection, *, run_id: str) -> None:
     """Log the run's current state for live clients (inside the caller's transaction)."""
     run = await get_run(conn, run_id=run_id)
     await append_event(conn, chat_id=run.chat_id, type="run", data=run.public())
+
+
+async def add_approval(
+    conn: AsyncConnection, *, run_id: str, principal: str, name: str, plan_hash: str
+) -> bool:
+    """Record one person's approval; False when they had already approved this run."""
+    exists = (
+        await conn.execute(
+            select(func.count())
+            .select_from(approvals)
+            .where(approvals.c.run_id == run_id, approvals.c.principal == principal)
+        )
+    ).scalar_one()
+    if exists:
+        return False
+    try:
+        # A savepoint: a concurrent duplicate (unique key) must not abort the caller's transaction.
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(approvals).values(
+                    run_id=run_id, principal=principal, name=name, plan_hash=plan_hash, at=now()
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+async def count_approvals(conn: AsyncConnection, *, run_id: str, plan_hash: str) -> int:
+    """How many different people approved this exact plan."""
+    return int(
+        (
+            await conn.execute(
+                select(func.count())
+                .select_from(approvals)
+                .where(approvals.c.run_id == run_id, approvals.c.plan_hash == plan_hash)
+            )
+        ).scalar_one()
+    )

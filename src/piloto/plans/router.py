@@ -124,7 +124,7 @@ async def edit_run(
     new = await service.propose(
         db, registry, chat_id=run.chat_id, summary=body.summary or run.summary,
         steps_in=[s.model_dump() for s in body.steps], proposed_by=f"{principal.name} (edit)",
-        lang=lang, ttl_s=settings.plan_ttl,
+        lang=lang, ttl_s=settings.plan_ttl, proposed_for=principal,
     )  # fmt: skip
     return new.public()
 

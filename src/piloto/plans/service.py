@@ -18,9 +18,11 @@ from piloto.chat import repo as chat_repo
 from piloto.errors import Conflict, Forbidden, NotFound
 from piloto.i18n import t
 from piloto.plans import repo
+from piloto.plans.confirm import confirm, expire_run, plan_risk, queue_run
 from piloto.plans.models import PlanRun
 from piloto.plans.plan import canonical_plan, plan_hash, plan_json
-from piloto.plans.validate import CheckedStep, check_plan, command_of
+from piloto.plans.validate import CheckedStep, PlanInvalid, check_plan, command_of
+from piloto.policy.chars import hidden_characters
 from piloto.projects.repo import get_project
 from piloto.services.registry import ServiceRegistry
 from piloto.store.db import Database
@@ -28,6 +30,8 @@ from piloto.store.ids import now
 from piloto.store.schema import chat_state, runs
 
 POLICY_ACTOR = "policy:auto-approve-reads"
+
+__all__ = ["POLICY_ACTOR", "cancel", "confirm", "decide_interrupted", "propose"]
 
 
 def describe_steps(checked: Sequence[CheckedStep] | Sequence[Mapping[str, Any]]) -> str:
@@ -44,9 +48,13 @@ def describe_steps(checked: Sequence[CheckedStep] | Sequence[Mapping[str, Any]])
                 f"{k}={json.dumps(v, ensure_ascii=False)[:60]}" for k, v in list(args.items())[:4]
             )
         )
+        risk = d.get("risk", "write")
+        why = f": {d['risk_reason']}" if d.get("risk_reason") else ""
         lines.append(
-            f"{n}. **{d['service']}** · {d['operation']}{' — ' + shown if shown else ''} ({d.get('risk', 'write')})"
+            f"{n}. **{d['service']}** · {d['operation']}{' — ' + shown if shown else ''} ({risk}{why})"
         )
+        # Look-alike characters are named under the step so a person sees what the text hides.
+        lines.extend(f"   ⚠ {w}" for w in d.get("warnings") or ())
     return "\n".join(lines)
 
 
@@ -61,14 +69,30 @@ async def propose(
     lang: str,
     ttl_s: int,
     preface: str | None = None,
+    proposed_for: Principal | None = None,
+    corrects: Mapping[str, Any] | None = None,
 ) -> PlanRun:
-    """Validate a plan and store it as the chat's pending draft (superseding an older one)."""
+    """Validate a plan and store it as the chat's pending draft (superseding an older one).
+
+    ``proposed_for`` is the person whose message (or ``/cmd``, ``/call``, edit) produced the
+    plan: only they can confirm it by typing "yes"; anyone with the operator role can on its
+    card. ``corrects`` (``{run_id, step_id, index}``, index from 1 as shown) says which
+    failed step it corrects.
+    """
+    hidden = hidden_characters(summary)
+    if hidden:
+        raise PlanInvalid(
+            [
+                f"the summary holds invisible or direction-changing characters: {', '.join(hidden[:3])}"
+            ]
+        )
     async with db.write() as conn:
         chat = await chat_repo.get_chat(conn, chat_id=chat_id)
         project = await get_project(conn, project_id=chat.project_id)
         checked = await check_plan(
-            conn, registry, project_id=project.id, settings=project.settings, steps=steps_in
-        )
+            conn, registry, project_id=project.id, settings=project.settings, steps=steps_in,
+            lang=lang,
+        )  # fmt: skip
         plan = canonical_plan(summary, [c.__dict__ for c in checked])
         state = await chat_repo.get_state(conn, chat_id=chat_id)
         superseded = None
@@ -88,10 +112,15 @@ async def propose(
                 )
                 superseded = old.id
         h = plan_hash(plan)
+        risk = plan_risk([c.risk for c in checked])
+        required = project.settings.approvals_for(risk)
         run_id = await repo.insert_run(
             conn, chat_id=chat_id, project_id=project.id, summary=summary, plan_json=plan_json(plan),
             plan_hash=h, proposed_by=proposed_by, step_specs=[c.__dict__ for c in checked],
             expires_at=now() + ttl_s, supersedes_run_id=superseded,
+            proposed_for=proposed_for.token_id if proposed_for else None,
+            proposed_for_name=proposed_for.name if proposed_for else None,
+            risk=risk, approvals_required=required, corrects=dict(corrects) if corrects else None,
         )  # fmt: skip
         await repo.set_chat_state(conn, chat_id=chat_id, pending_run_id=run_id)
         await append_audit(
@@ -114,6 +143,8 @@ async def propose(
                 meta={"preface_of": run_id},
             )
         text = t(lang, "proposed", summary=summary, steps=describe_steps(checked))
+        if corrects:
+            text = t(lang, "corrects_step", index=corrects.get("index", "?")) + "\n\n" + text
         if superseded:
             text = t(lang, "superseded") + "\n\n" + text
         await chat_repo.append_message(
@@ -124,11 +155,16 @@ async def propose(
             run_id=run_id,
             meta={"kind": "plan", "plan_hash": h},
         )
-        auto = project.settings.auto_approve_reads and all(
-            c.risk == "read" and not c.is_command for c in checked
+        # Never in place of people the project requires (the two-person rule).
+        auto = (
+            project.settings.auto_approve_reads
+            and required <= 1
+            and all(c.risk == "read" and not c.is_command for c in checked)
         )
         if auto and state.active_run_id is None:
-            await _queue(conn, run_id=run_id, chat_id=chat_id, actor=POLICY_ACTOR, by_policy=True)
+            await queue_run(
+                conn, run_id=run_id, chat_id=chat_id, actor=POLICY_ACTOR, by_policy=True
+            )
             await append_audit(
                 conn,
                 actor=POLICY_ACTOR,
@@ -147,115 +183,6 @@ async def propose(
         return await repo.get_run(conn, run_id=run_id)
 
 
-async def _queue(
-    conn: Any,
-    *,
-    run_id: str,
-    chat_id: str,
-    actor: str,
-    by_policy: bool,
-    expected_hash: str | None = None,
-) -> None:
-    where = runs.c.plan_hash == expected_hash if expected_hash else None
-    await repo.transition(
-        conn, run_id=run_id, frm="draft", to="queued", where=where,
-        confirmed_by=actor, confirmed_at=now(), approved_by_policy=by_policy,
-    )  # fmt: skip
-    await repo.set_chat_state(
-        conn, chat_id=chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run_id
-    )
-    await repo.set_chat_state(conn, chat_id=chat_id, active_run_id=run_id)
-
-
-ConfirmOutcome = Literal["queued", "expired"]
-
-
-async def confirm(
-    db: Database, *, run_id: str, plan_hash_: str, principal: Principal, lang: str
-) -> PlanRun:
-    """Confirm exactly this plan: one compare-and-swap ``draft → queued`` on its hash."""
-    if not principal.can("operator"):
-        raise Forbidden(t(lang, "viewer_cannot_confirm"), code="viewer")
-    outcome: ConfirmOutcome
-    async with db.write() as conn:
-        run = await repo.get_run(conn, run_id=run_id, with_steps=False)
-        if run.status != "draft":
-            raise Conflict(
-                f"This plan is {run.status}; only a draft can be confirmed.",
-                code="not_draft",
-                status=run.status,
-                run_id=run.id,
-            )
-        if plan_hash_ != run.plan_hash:
-            raise Conflict(
-                "The plan changed since you saw it (its hash differs). Review the current plan and confirm again.",
-                code="plan_hash_mismatch", status=run.status, plan_hash=run.plan_hash, run_id=run.id,
-            )  # fmt: skip
-        if run.expires_at is not None and run.expires_at < now():
-            await _expire(conn, run, lang)
-            outcome = "expired"
-        else:
-            state = await chat_repo.get_state(conn, chat_id=run.chat_id)
-            if state.active_run_id and state.active_run_id != run_id:
-                active = await repo.get_run(conn, run_id=state.active_run_id, with_steps=False)
-                raise Conflict(
-                    t(lang, "already_running", status=active.status),
-                    code="already_running",
-                    status=active.status,
-                    run_id=active.id,
-                )
-            await _queue(
-                conn,
-                run_id=run_id,
-                chat_id=run.chat_id,
-                actor=principal.name,
-                by_policy=False,
-                expected_hash=plan_hash_,
-            )
-            await append_audit(
-                conn,
-                actor=principal.name,
-                action="confirm",
-                project_id=run.project_id,
-                chat_id=run.chat_id,
-                run_id=run_id,
-                plan_hash=run.plan_hash,
-                outcome="queued",
-            )
-            await chat_repo.append_message(
-                conn,
-                chat_id=run.chat_id,
-                role="event",
-                content=t(lang, "confirmed", actor=principal.name),
-                run_id=run_id,
-            )
-            outcome = "queued"
-    if outcome == "expired":
-        raise Conflict(t(lang, "expired"), code="expired", status="expired", run_id=run_id)
-    async with db.read() as conn:
-        return await repo.get_run(conn, run_id=run_id)
-
-
-async def _expire(conn: Any, run: PlanRun, lang: str) -> None:
-    await repo.transition(conn, run_id=run.id, frm="draft", to="expired")
-    await repo.set_chat_state(
-        conn, chat_id=run.chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run.id
-    )
-    await append_audit(
-        conn,
-        actor="system",
-        action="expire",
-        project_id=run.project_id,
-        chat_id=run.chat_id,
-        run_id=run.id,
-        plan_hash=run.plan_hash,
-        outcome="expired",
-    )
-    await chat_repo.append_message(
-        conn, chat_id=run.chat_id, role="event", content=t(lang, "expired"), run_id=run.id
-    )
-
-
 async def expire_drafts(db: Database, *, lang: str = "en") -> int:
     """Expire every draft past its TTL; returns how many."""
     async with db.read() as conn:
@@ -270,7 +197,7 @@ async def expire_drafts(db: Database, *, lang: str = "en") -> int:
         async with db.write() as conn:
             run = await repo.get_run(conn, run_id=run_id, with_steps=False)
             if run.status == "draft":
-                await _expire(conn, run, lang)
+                await expire_run(conn, run, lang)
                 count += 1
     return count
 

@@ -9,10 +9,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.errors import Invalid
+from piloto.i18n import t
 from piloto.policy import CommandLimits, check_command
+from piloto.policy.chars import hidden_characters, lookalikes
+from piloto.policy.texts import risk_reason
 from piloto.projects.models import ProjectSettings
+from piloto.services.invoke import schema_problems
 from piloto.services.models import OperationSpec
-from piloto.services.registry import ServiceRegistry
+from piloto.services.registry import Resolved, ServiceRegistry
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,10 @@ class CheckedStep:
     is_command: bool
     idempotent: bool
     kind: str
+    # Why the step has its risk, in words the card shows ("kills processes (kill -9)").
+    risk_reason: str = ""
+    # Non-ASCII characters that pass for ASCII, named with where they are; the card flags them.
+    warnings: tuple[str, ...] = ()
 
 
 class PlanInvalid(Invalid):
@@ -54,6 +62,59 @@ def command_of(arguments: Mapping[str, Any]) -> str | None:
     return cmd if isinstance(cmd, str) else None
 
 
+def strings_in(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every string in a JSON value, keys included, with where it is (``body.items[2]``)."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        found.append((path or "value", value))
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            where = f"{path}.{k}" if path else str(k)
+            found.append((f"{where} (name)", str(k)))
+            found.extend(strings_in(v, where))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found.extend(strings_in(v, f"{path}[{i}]"))
+    return found
+
+
+def hidden_in(arguments: Mapping[str, Any]) -> list[str]:
+    """Bidi controls and invisible characters anywhere in the arguments, with where they are."""
+    return [
+        f"`{where}` holds {', '.join(chars[:3])}"
+        for where, text in strings_in(arguments)
+        if (chars := hidden_characters(text))
+    ]
+
+
+def lookalikes_in(arguments: Mapping[str, Any]) -> tuple[str, ...]:
+    """Look-alike characters anywhere in the arguments, with where they are."""
+    return tuple(
+        f"`{where}`: {', '.join(chars[:3])}"
+        for where, text in strings_in(arguments)
+        if (chars := lookalikes(text))
+    )
+
+
+def operation_reason(resolved: Resolved, lang: str) -> str:
+    """Why an HTTP operation or MCP tool has its risk, for the card."""
+    op = resolved.operation
+    where = f"{op.method} {op.path}" if op.method != "TOOL" else f"tool {op.path}"
+    if op.risk_override:
+        return t(lang, "op_risk_override", where=where)
+    return t(lang, f"op_risk_{op.risk}", where=where)
+
+
+def mcp_argument_problems(spec: OperationSpec, arguments: Mapping[str, Any]) -> list[str]:
+    """An MCP tool's arguments against its input schema, as the call itself will check them."""
+    schema = spec.body_schema or {}
+    problems = schema_problems("", schema, dict(arguments))
+    known = schema.get("properties")
+    if isinstance(known, Mapping) and schema.get("additionalProperties") in (None, False):
+        problems += [f"unknown argument `{k}`" for k in arguments if k not in known]
+    return problems
+
+
 async def check_plan(
     conn: AsyncConnection,
     registry: ServiceRegistry,
@@ -61,6 +122,7 @@ async def check_plan(
     project_id: str,
     settings: ProjectSettings,
     steps: Sequence[Mapping[str, Any]],
+    lang: str = "en",
 ) -> list[CheckedStep]:
     """Every step resolved and checked, or PlanInvalid naming what is wrong with each."""
     if not steps:
@@ -75,6 +137,15 @@ async def check_plan(
     for n, step in enumerate(steps, start=1):
         service, operation = str(step.get("service", "")), str(step.get("operation", ""))
         arguments = dict(step.get("arguments") or {})
+        # A card must show what runs: text that renders other than it reads is refused, in
+        # any argument at any depth, not only in commands.
+        hidden = hidden_in(arguments)
+        if hidden:
+            problems.append(
+                f"step {n}: refused, the arguments hold invisible or direction-changing "
+                f"characters that would make the card show something else: {'; '.join(hidden[:3])}"
+            )
+            continue
         try:
             resolved = await registry.resolve(
                 conn, project_id=project_id, service=service, operation=operation
@@ -84,8 +155,14 @@ async def check_plan(
             problems.append(f"step {n}: {exc.message}")
             continue
         spec = resolved.spec
+        if resolved.service.kind == "mcp":
+            mcp_problems = mcp_argument_problems(spec, arguments)
+            if mcp_problems:
+                problems.append(f"step {n}: {'; '.join(mcp_problems)}")
+                continue
         is_cmd = is_command_operation(spec)
         risk = resolved.operation.risk
+        reason = operation_reason(resolved, lang)
         if is_cmd:
             cmd = command_of(arguments) or ""
             decision = check_command(cmd, limits)
@@ -93,6 +170,11 @@ async def check_plan(
                 problems.append(f"step {n}: {decision.reason}")
                 continue
             risk = decision.risk
+            reason = (
+                risk_reason(decision.risk_code, lang, decision.risk_detail)
+                if decision.risk_code
+                else decision.risk_reason
+            )
         checked.append(
             CheckedStep(
                 service=resolved.service.name,
@@ -102,6 +184,8 @@ async def check_plan(
                 is_command=is_cmd,
                 idempotent=spec.idempotent,
                 kind=resolved.service.kind,
+                risk_reason=reason,
+                warnings=lookalikes_in(arguments),
             )
         )
     if problems:
