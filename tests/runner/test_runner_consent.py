@@ -64,7 +64,7 @@ async def _announced(client: httpx.AsyncClient, chat_id: str, draft_id: str) -> 
         for m in await messages(client, chat_id):
             meta = m.get("meta") or {}
             if m["run_id"] == draft_id and meta.get("action") == "new_plan":
-                return m
+                return dict(m)
         await asyncio.sleep(0.025)
     raise AssertionError("the new draft was never announced")
 
