@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, Field
 
 NAME_MAX = 100
+
+SettingRisk = Literal["read", "write", "destructive"]
+RISKS: tuple[SettingRisk, ...] = ("read", "write", "destructive")
+MAX_APPROVALS = 10
 
 
 class ProjectSettings(BaseModel):
@@ -16,6 +22,19 @@ class ProjectSettings(BaseModel):
     max_steps: int = Field(default=20, ge=1, le=200)
     max_run_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     retry_attempts: int = Field(default=3, ge=1, le=10)
+    # How many different people must confirm a plan of at least this risk, e.g.
+    # {"destructive": 2}; a riskier plan never needs fewer people than a less risky one.
+    required_approvals: dict[SettingRisk, int] = Field(default_factory=dict)
+
+    def approvals_for(self, risk: str) -> int:
+        """How many different people must confirm a plan of ``risk``."""
+        rank = RISKS.index(risk) if risk in RISKS else RISKS.index("write")
+        return max([1] + [n for r, n in self.required_approvals.items() if RISKS.index(r) <= rank])
+
+
+# Policy: who may run what, and with whose consent. Only an admin sets these, on create as on
+# update; an operator may still create and rename projects.
+ADMIN_ONLY: frozenset[str] = frozenset(ProjectSettings.model_fields)
 
 
 class Project(BaseModel):
@@ -28,9 +47,11 @@ class Project(BaseModel):
 
 class ProjectIn(BaseModel):
     name: str = Field(min_length=1, max_length=NAME_MAX)
-    settings: ProjectSettings | None = None
+    # A plain object so unknown keys and admin-only keys get their own clear answers.
+    settings: dict[str, Any] | None = None
 
 
 class ProjectPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
-    settings: ProjectSettings | None = None
+    # Merged into the current settings: only the keys given change.
+    settings: dict[str, Any] | None = None

@@ -5,19 +5,27 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from piloto.auth.deps import Admin, Operator, Viewer
-from piloto.deps import DB
-from piloto.errors import Forbidden
+from piloto.deps import DB, AppSettings
 from piloto.projects import repo
-from piloto.projects.models import Project, ProjectIn, ProjectPatch
+from piloto.projects.models import Project, ProjectIn, ProjectPatch, ProjectSettings
+from piloto.projects.service import check_may_set, merge_settings
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 
 
 @router.post("", status_code=201)
-async def create_project(body: ProjectIn, db: DB, _: Operator) -> Project:
-    """Create a project."""
+async def create_project(
+    body: ProjectIn, db: DB, settings: AppSettings, principal: Operator
+) -> Project:
+    """Create a project; its settings (policy) need an admin, as on update."""
+    check_may_set(body.settings, principal, settings.language)
+    project_settings = (
+        merge_settings(ProjectSettings(), body.settings, settings.language)
+        if body.settings
+        else None
+    )
     async with db.write() as conn:
-        return await repo.create_project(conn, name=body.name, settings=body.settings)
+        return await repo.create_project(conn, name=body.name, settings=project_settings)
 
 
 @router.get("")
@@ -36,14 +44,17 @@ async def get_project(project_id: str, db: DB, _: Viewer) -> Project:
 
 @router.patch("/{project_id}")
 async def update_project(
-    project_id: str, body: ProjectPatch, db: DB, principal: Operator
+    project_id: str, body: ProjectPatch, db: DB, settings: AppSettings, principal: Operator
 ) -> Project:
-    """Rename a project; changing its settings (policy) needs an admin."""
-    if body.settings is not None and not principal.can("admin"):
-        raise Forbidden("Changing a project's settings needs the admin role.")
+    """Rename a project; its settings (policy) need an admin and are merged, not replaced."""
+    check_may_set(body.settings, principal, settings.language)
     async with db.write() as conn:
+        merged = None
+        if body.settings is not None:
+            current = await repo.get_project(conn, project_id=project_id)
+            merged = merge_settings(current.settings, body.settings, settings.language)
         return await repo.update_project(
-            conn, project_id=project_id, name=body.name, settings=body.settings
+            conn, project_id=project_id, name=body.name, settings=merged
         )
 
 
