@@ -22,6 +22,7 @@ from piloto import __version__
 from piloto.audit.router import router as audit_router
 from piloto.auth.router import router as auth_router
 from piloto.auth.tokens import ensure_admin
+from piloto.chat.followup import FollowUps
 from piloto.chat.router import router as chat_router
 from piloto.chat.send_router import router as send_router
 from piloto.chat.service import ChatDeps
@@ -184,6 +185,12 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     if model is not None:
         stack.push_async_callback(model.aclose)
     app.state.chat = ChatDeps(db=db, registry=registry, settings=settings, model=model)
+    # The copilot loop: a run's end goes back to the model (registered before the runner, so
+    # it is closed after it and no follow-up is scheduled on a closed scheduler).
+    followups = FollowUps(app.state.chat)
+    app.state.chat.schedule_followup = followups.schedule
+    app.state.followups = followups
+    stack.push_async_callback(followups.aclose)
     if settings.demo:
         demo = await start_demo(settings, registry)
         stack.callback(demo.stop)
@@ -191,7 +198,10 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     if settings.runner:
         from piloto.runner.runner import Runner  # the runner pulls in the reasoner; only when used
 
-        runner = Runner(db=db, registry=registry, settings=settings, model=model)
+        runner = Runner(
+            db=db, registry=registry, settings=settings, model=model,
+            on_run_end=followups.schedule,
+        )  # fmt: skip
         await runner.start()
         stack.push_async_callback(runner.stop)
         app.state.runner = runner

@@ -25,8 +25,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "cancelled": {"en": "Plan cancelled by {actor}.", "es": "Plan cancelado por {actor}."},
     "cancelling": {
-        "en": "Cancelling: the run stops before its next step.",
-        "es": "Cancelando: la ejecución se detiene antes del siguiente paso.",
+        "en": "Cancelling: the step in flight is aborted now (its outcome may be unknown) and no further step runs.",
+        "es": "Cancelando: el paso en curso se aborta ahora (su resultado puede quedar desconocido) y no se ejecuta ningún paso más.",
     },
     "expired": {
         "en": "That plan expired without confirmation. Ask again to get a fresh one.",
@@ -62,8 +62,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "No pude proponer ese plan: {reason}",
     },
     "step_done": {
-        "en": "Step {n}/{total} {service} · {operation}: {status} ({ms} ms){detail}",
-        "es": "Paso {n}/{total} {service} · {operation}: {status} ({ms} ms){detail}",
+        "en": "Step {n}/{total} {service} · {operation}: {status}{duration}{detail}",
+        "es": "Paso {n}/{total} {service} · {operation}: {status}{duration}{detail}",
     },
     "run_done": {
         "en": "Plan finished: {done} of {total} steps done.",
@@ -178,6 +178,72 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "required_approvals.{risk}: {value} is not a number of people from 1 to {most}.",
         "es": "required_approvals.{risk}: {value} no es un número de personas entre 1 y {most}.",
     },
+    # The copilot loop (issue 13): follow-up turns, direct-mode summaries, step statuses.
+    "auto_turns_reached": {
+        "en": "I stopped after {n} automatic turns without a message from you (the limit, PILOTO_LLM_MAX_AUTO_TURNS). Tell me how to continue.",
+        "es": "Me detuve tras {n} turnos automáticos sin un mensaje tuyo (el límite, PILOTO_LLM_MAX_AUTO_TURNS). Dime cómo seguir.",
+    },
+    "followup_failed": {
+        "en": "Piloto could not ask the model about the plan's result (an internal error; it was logged). The result is above; ask about it to continue.",
+        "es": "Piloto no pudo preguntar al modelo por el resultado del plan (un error interno; quedó registrado). El resultado está arriba; pregunta por él para continuar.",
+    },
+    "direct_exit": {
+        "en": "Step {n}: exit code {code}",
+        "es": "Paso {n}: código de salida {code}",
+    },
+    "direct_status": {"en": "Step {n}: HTTP {status}", "es": "Paso {n}: HTTP {status}"},
+    "direct_more_lines": {"en": "… and {n} more lines", "es": "… y {n} líneas más"},
+    "incomplete_text": {
+        "en": "{text}\n\n*(incomplete: the answer was cut off)*",
+        "es": "{text}\n\n*(incompleto: la respuesta se cortó)*",
+    },
+    "direct_cmd_summary": {"en": "Run `{cmd}` on {service}", "es": "Ejecutar `{cmd}` en {service}"},
+    "direct_call_summary": {
+        "en": "Call {operation} on {service}",
+        "es": "Llamar a {operation} en {service}",
+    },
+    "unknown_service": {
+        "en": "There is no service named “{service}” in this project. Check the name in the Services list.",
+        "es": "No hay ningún servicio llamado “{service}” en este proyecto. Revisa el nombre en la lista de servicios.",
+    },
+    "unknown_command": {
+        "en": "Unknown command {command}. Try /help.",
+        "es": "Comando desconocido {command}. Prueba /help.",
+    },
+    "cmd_usage": {
+        "en": "Usage: /cmd SERVICE COMMAND — for example `/cmd demo uname -a`.",
+        "es": "Uso: /cmd SERVICIO COMANDO — por ejemplo `/cmd demo uname -a`.",
+    },
+    "call_usage": {
+        "en": "Usage: /call SERVICE OPERATION {{json}} — for example `/call demo system_info {{}}`.",
+        "es": "Uso: /call SERVICIO OPERACIÓN {{json}} — por ejemplo `/call demo system_info {{}}`.",
+    },
+    "no_command_operation": {
+        "en": "“{service}” has no /command operation; use /call for its other operations.",
+        "es": "“{service}” no tiene una operación /command; usa /call para sus otras operaciones.",
+    },
+    "call_args_not_json": {
+        "en": 'The arguments are not valid JSON ({error} at column {column}). Example: {{"id": 3}}',
+        "es": 'Los argumentos no son JSON válido ({error} en la columna {column}). Ejemplo: {{"id": 3}}',
+    },
+    "call_args_not_object": {
+        "en": 'The arguments must be a JSON object, like {{"id": 3}}.',
+        "es": 'Los argumentos deben ser un objeto JSON, como {{"id": 3}}.',
+    },
+    "command_exited": {
+        "en": "the command exited with code {code}",
+        "es": "el comando terminó con código {code}",
+    },
+    "not_draft": {
+        "en": "This plan is {status}; only a draft can be confirmed.",
+        "es": "Este plan está {status}; solo se puede confirmar un borrador.",
+    },
+    "status_done": {"en": "done", "es": "hecho"},
+    "status_error": {"en": "error", "es": "error"},
+    "status_skipped": {"en": "skipped", "es": "omitido"},
+    "status_interrupted": {"en": "interrupted", "es": "interrumpido"},
+    "status_running": {"en": "running", "es": "en curso"},
+    "status_pending": {"en": "pending", "es": "pendiente"},
 }
 
 

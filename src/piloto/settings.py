@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     llm_max_retries: int = 2
     llm_stream: bool = True
     llm_context_tokens: int = 16000
+    # native: tools sent as the API's `tools`; prompt: described in the system prompt and
+    # parsed from text (models without native tool calling); auto: `tools` sent, text calls parsed too.
+    llm_tools: Literal["native", "prompt", "auto"] = "auto"
+    # Model turns Piloto starts on its own (after a run ends) per message from a person.
+    llm_max_auto_turns: int = Field(default=3, ge=0)
     log_prompts: bool = False
 
     plan_ttl: int = 24 * 3600

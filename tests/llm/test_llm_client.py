@@ -375,7 +375,7 @@ async def test_repr_has_no_key_and_no_url_credentials(make_client: MakeClient) -
 
 def test_every_kind_has_english_and_spanish_messages() -> None:
     kinds: tuple[ModelErrorKind, ...] = get_args(ModelErrorKind)
-    assert len(kinds) == 8
+    assert len(kinds) == 9
     for kind in kinds:
         err = ModelError(kind, status=500, base_url="http://127.0.0.1:9/v1", timeout_s=60)
         en, es = err.message("en"), err.message("es")

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from piloto.i18n import t
 from piloto.plans.validate import is_command_operation
 from piloto.services import repo as services_repo
 
@@ -28,8 +29,10 @@ def is_direct(text: str) -> bool:
     return text.lstrip().startswith("/")
 
 
-async def parse_direct(conn: AsyncConnection, *, project_id: str, text: str) -> DirectPlan | None:
-    """The plan a slash command asks for; None for ``/help``."""
+async def parse_direct(
+    conn: AsyncConnection, *, project_id: str, text: str, lang: str = "en"
+) -> DirectPlan | None:
+    """The plan a slash command asks for; None for ``/help``. Errors are in ``lang``."""
     stripped = text.strip()
     head, _, rest = stripped.partition(" ")
     head = head.lower()
@@ -40,18 +43,16 @@ async def parse_direct(conn: AsyncConnection, *, project_id: str, text: str) -> 
         service, _, command = rest.partition(" ")
         command = command.strip()
         if not service or not command:
-            raise DirectError("Usage: /cmd SERVICE COMMAND — for example `/cmd demo uname -a`.")
+            raise DirectError(t(lang, "cmd_usage"))
         row = await services_repo.find_service(conn, project_id=project_id, name=service)
         if row is None:
-            raise DirectError(f"There is no service named “{service}” in this project.")
+            raise DirectError(t(lang, "unknown_service", service=service))
         ops = await services_repo.list_operations(conn, service_id=row.service.id, with_spec=True)
         op = next((o for o in ops if o.spec is not None and is_command_operation(o.spec)), None)
         if op is None:
-            raise DirectError(
-                f"“{service}” has no /command operation; use /call for its other operations."
-            )
+            raise DirectError(t(lang, "no_command_operation", service=service))
         return DirectPlan(
-            f"Run `{command}` on {row.service.name}",
+            t(lang, "direct_cmd_summary", cmd=command, service=row.service.name),
             [
                 {
                     "service": row.service.name,
@@ -63,9 +64,7 @@ async def parse_direct(conn: AsyncConnection, *, project_id: str, text: str) -> 
     if head == "/call":
         parts = rest.split(None, 2)
         if len(parts) < 2:
-            raise DirectError(
-                "Usage: /call SERVICE OPERATION {json} — for example `/call demo system_info {}`."
-            )
+            raise DirectError(t(lang, "call_usage"))
         service, operation = parts[0], parts[1]
         raw = parts[2] if len(parts) > 2 else "{}"
         if operation.upper() in {
@@ -84,12 +83,12 @@ async def parse_direct(conn: AsyncConnection, *, project_id: str, text: str) -> 
             arguments = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise DirectError(
-                f'The arguments are not valid JSON ({exc.msg} at column {exc.colno}). Example: {{"id": 3}}'
+                t(lang, "call_args_not_json", error=exc.msg, column=exc.colno)
             ) from exc
         if not isinstance(arguments, dict):
-            raise DirectError('The arguments must be a JSON object, like {"id": 3}.')
+            raise DirectError(t(lang, "call_args_not_object"))
         return DirectPlan(
-            f"Call {operation} on {service}",
+            t(lang, "direct_call_summary", operation=operation, service=service),
             [{"service": service, "operation": operation, "arguments": arguments}],
         )
-    raise DirectError(f"Unknown command {shlex.quote(head)}. Try /help.")
+    raise DirectError(t(lang, "unknown_command", command=shlex.quote(head)))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 TITLE_MAX = 200
 TEXT_MAX = 20_000
+MODEL_MAX = 200
 Role = Literal["user", "assistant", "system", "event", "tool"]
 
 
@@ -16,6 +17,7 @@ class Chat(BaseModel):
     project_id: str
     title: str
     language: str | None = None
+    model: str | None = None
     created_at: float
     updated_at: float
 
@@ -27,8 +29,12 @@ class ChatIn(BaseModel):
 
 
 class ChatPatch(BaseModel):
+    # A misspelt field would otherwise be ignored and the change silently not made.
+    model_config = ConfigDict(extra="forbid")
+
     title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
     language: Literal["en", "es"] | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=MODEL_MAX)
 
 
 class Message(BaseModel):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,7 +14,7 @@ from piloto.errors import Invalid, NotFound
 from piloto.projects.repo import get_project
 from piloto.store.eventlog import append_event
 from piloto.store.ids import new_id, now
-from piloto.store.schema import chat_state, chats, messages
+from piloto.store.schema import chat_state, chats, messages, plan_calls
 
 MESSAGES_PAGE_MAX = 200
 
@@ -24,6 +25,7 @@ def _chat(r: Any) -> Chat:
         project_id=r.project_id,
         title=r.title,
         language=r.language,
+        model=r.model,
         created_at=r.created_at,
         updated_at=r.updated_at,
     )
@@ -80,15 +82,22 @@ async def list_chats(conn: AsyncConnection, *, project_id: str) -> list[Chat]:
 
 
 async def update_chat(
-    conn: AsyncConnection, *, chat_id: str, title: str | None = None, language: str | None = None
+    conn: AsyncConnection,
+    *,
+    chat_id: str,
+    title: str | None = None,
+    language: str | None = None,
+    model: str | None = None,
 ) -> Chat:
-    """Rename a chat or set its language."""
+    """Rename a chat, set its language, or choose its model."""
     chat = await get_chat(conn, chat_id=chat_id)
     values: dict[str, Any] = {"updated_at": now()}
     if title is not None:
         values["title"] = _clean_title(title)
     if language is not None:
         values["language"] = language
+    if model is not None:
+        values["model"] = model.strip() or None
     await conn.execute(update(chats).where(chats.c.id == chat_id).values(**values))
     return chat.model_copy(update=values)
 
@@ -187,3 +196,72 @@ async def get_state(conn: AsyncConnection, *, chat_id: str) -> ChatState:
         chat_id=chat_id, pending_run_id=row.pending_run_id, active_run_id=row.active_run_id,
         last_run_id=row.last_run_id, last_run_status=row.last_run_status, last_run_at=row.last_run_at,
     )  # fmt: skip
+
+
+class PlanCall(BaseModel):
+    """Where a plan came from: the model's tool call(s) or a person's slash command."""
+
+    run_id: str
+    chat_id: str
+    kind: Literal["model", "direct"]
+    calls: list[dict[str, str]]
+    origin_seq: int
+    auto_turn: int
+    followup: str
+
+
+async def add_plan_call(
+    conn: AsyncConnection,
+    *,
+    run_id: str,
+    chat_id: str,
+    kind: Literal["model", "direct"],
+    calls: list[dict[str, str]],
+    origin_seq: int,
+    auto_turn: int,
+) -> None:
+    """Record the tool call(s) a plan answers; its follow-up turn is then pending."""
+    await conn.execute(
+        insert(plan_calls).values(
+            run_id=run_id, chat_id=chat_id, kind=kind, calls_json=json.dumps(calls),
+            origin_seq=origin_seq, auto_turn=auto_turn, followup="pending", created_at=now(),
+        )
+    )  # fmt: skip
+
+
+def _plan_call(r: Any) -> PlanCall:
+    return PlanCall(
+        run_id=r.run_id, chat_id=r.chat_id, kind=r.kind, calls=json.loads(r.calls_json),
+        origin_seq=r.origin_seq, auto_turn=r.auto_turn, followup=r.followup,
+    )  # fmt: skip
+
+
+async def plan_calls_of(conn: AsyncConnection, *, chat_id: str) -> dict[str, PlanCall]:
+    """Every recorded plan call of a chat, by run id."""
+    rows = await conn.execute(select(plan_calls).where(plan_calls.c.chat_id == chat_id))
+    return {r.run_id: _plan_call(r) for r in rows}
+
+
+async def get_plan_call(conn: AsyncConnection, *, run_id: str) -> PlanCall | None:
+    """The plan call of one run, if it has one."""
+    row = (await conn.execute(select(plan_calls).where(plan_calls.c.run_id == run_id))).first()
+    return _plan_call(row) if row is not None else None
+
+
+async def claim_followup(conn: AsyncConnection, *, run_id: str) -> bool:
+    """Compare-and-set pending → claimed: exactly one instance answers a run's end."""
+    result = await conn.execute(
+        update(plan_calls)
+        .where(plan_calls.c.run_id == run_id, plan_calls.c.followup == "pending")
+        .values(followup="claimed")
+    )
+    return bool(result.rowcount)
+
+
+async def release_followup(conn: AsyncConnection, *, run_id: str) -> None:
+    """claimed → pending: an interrupted run may still end again (retried), and earn its turn."""
+    await conn.execute(
+        update(plan_calls)
+        .where(plan_calls.c.run_id == run_id, plan_calls.c.followup == "claimed")
+        .values(followup="pending")
+    )

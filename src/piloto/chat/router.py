@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Any, cast
+
+from fastapi import APIRouter, Query, Request
 
 from piloto.auth.deps import Operator, Viewer
 from piloto.chat import repo
 from piloto.chat.models import Chat, ChatIn, ChatPatch, ChatState, Message
 from piloto.deps import DB
+from piloto.llm import ModelError, OpenAIChatClient
 from piloto.store.eventlog import last_event_id
 
 router = APIRouter(prefix="/api", tags=["chats"])
@@ -41,10 +44,10 @@ async def get_chat(chat_id: str, db: DB, _: Viewer) -> dict[str, object]:
 
 @router.patch("/chats/{chat_id}")
 async def update_chat(chat_id: str, body: ChatPatch, db: DB, _: Operator) -> Chat:
-    """Rename a chat or change its language."""
+    """Rename a chat, change its language, or choose the model its turns use."""
     async with db.write() as conn:
         return await repo.update_chat(
-            conn, chat_id=chat_id, title=body.title, language=body.language
+            conn, chat_id=chat_id, title=body.title, language=body.language, model=body.model
         )
 
 
@@ -74,3 +77,18 @@ async def chat_state(chat_id: str, db: DB, _: Viewer) -> ChatState:
     """The chat's pending, active and last run."""
     async with db.read() as conn:
         return await repo.get_state(conn, chat_id=chat_id)
+
+
+@router.get("/models", tags=["models"])
+async def list_models(request: Request, _: Viewer) -> dict[str, Any]:
+    """The configured endpoint's models (cached), the default, and whether it answered."""
+    model = request.app.state.chat.model
+    if model is None:
+        return {"default": None, "models": [], "error": None}
+    client = cast(OpenAIChatClient, model)
+    try:
+        ids = await client.list_models()
+    except ModelError as exc:
+        lang = request.app.state.settings.language
+        return {"default": client.name, "models": [client.name], "error": exc.message(lang)}
+    return {"default": client.name, "models": ids or [client.name], "error": None}

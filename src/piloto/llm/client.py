@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -16,6 +17,7 @@ from piloto.llm.errors import ModelError, map_openai_error, safe_url
 log = logging.getLogger(__name__)
 
 TextCallback = Callable[[str], Awaitable[None]]
+MODELS_CACHE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ class ChatModel(Protocol):
         *,
         tools: Sequence[Mapping[str, Any]] | None = None,
         on_text: TextCallback | None = None,
+        model: str | None = None,
     ) -> Completion:
-        """Send the conversation; stream text to `on_text`; return the whole answer."""
+        """Send the conversation (to `model`, else the default); stream text; return the answer."""
         ...
 
 
@@ -86,6 +89,7 @@ class OpenAIChatClient:
         # Local servers need no key, but the SDK insists on one; never fall back to
         # OPENAI_API_KEY from the environment, which could send a real key to a local server.
         self._api_key = api_key or "not-needed"
+        self._models: tuple[float, list[str]] | None = None
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=self._api_key,
@@ -109,14 +113,48 @@ class OpenAIChatClient:
         *,
         tools: Sequence[Mapping[str, Any]] | None = None,
         on_text: TextCallback | None = None,
+        model: str | None = None,
     ) -> Completion:
-        """Send the conversation; stream text to `on_text`; return the whole answer."""
-        params: dict[str, Any] = {"model": self.name, "messages": [dict(m) for m in messages]}
+        """Send the conversation (to `model`, else the default); stream text; return the answer."""
+        params: dict[str, Any] = {
+            "model": model or self.name,
+            "messages": [dict(m) for m in messages],
+        }
         if tools:
             params["tools"] = [dict(t) for t in tools]
         if self.stream:
-            return await self._complete_streaming(params, on_text)
-        return await self._complete_once(params, on_text)
+            completion = await self._complete_streaming(params, on_text)
+        else:
+            completion = await self._complete_once(params, on_text)
+        if completion.tool_calls and completion.finish_reason == "length":
+            # Arguments cut by the output limit may still parse (or be "repaired") into a
+            # different plan than the model meant: never propose from them.
+            raise self._incomplete("cut_tool_call", completion.text)
+        return completion
+
+    async def list_models(self) -> list[str]:
+        """The ids the endpoint's ``/models`` lists, cached for ``MODELS_CACHE_S``."""
+        cached = self._models
+        if cached is not None and time.monotonic() - cached[0] < MODELS_CACHE_S:
+            return list(cached[1])
+        try:
+            page = await self._client.models.list()
+            ids = sorted({m.id for m in page.data if getattr(m, "id", None)})
+        except (openai.OpenAIError, ValueError) as exc:
+            raise self._error(exc) from None
+        self._models = (time.monotonic(), ids)
+        return list(ids)
+
+    def _incomplete(self, reason: str, partial: str) -> ModelError:
+        err = ModelError(
+            "incomplete",
+            base_url=self.base_url,
+            timeout_s=self.timeout_s,
+            reason=reason,
+            partial=partial,
+        )
+        log.warning("model answer incomplete: reason=%s chars=%d", reason, len(partial))
+        return err
 
     def _error(self, exc: BaseException) -> ModelError:
         # Callers raise this `from None`: the SDK's exception can hold server text that
@@ -181,6 +219,8 @@ class OpenAIChatClient:
             raise self._error(exc) from None
         text: list[str] = []
         calls: dict[int, _PartialCall] = {}
+        chunk_count = 0
+        saw_choice = False
         finish_reason: str | None = None
         prompt_tokens: int | None = None
         completion_tokens: int | None = None
@@ -194,12 +234,14 @@ class OpenAIChatClient:
                     break
                 except (openai.OpenAIError, ValueError) as exc:
                     raise self._error(exc) from None
+                chunk_count += 1
                 if chunk.usage is not None:
                     prompt_tokens = chunk.usage.prompt_tokens
                     completion_tokens = chunk.usage.completion_tokens
                 for choice in chunk.choices or ():
                     if choice.index not in (0, None):
                         continue
+                    saw_choice = True
                     delta = choice.delta
                     if delta is not None:
                         for tc in delta.tool_calls or ():
@@ -212,6 +254,15 @@ class OpenAIChatClient:
                         finish_reason = choice.finish_reason
         finally:
             await stream.close()
+        if finish_reason is None:
+            # A stream that just stops (no finish_reason; the SDK ends the same way with or
+            # without [DONE]) is a broken answer, not a short one: say so, keep what came.
+            partial = "".join(text)
+            if chunk_count == 0:
+                raise self._incomplete("not_stream", partial)
+            if not saw_choice:
+                raise self._incomplete("empty", partial)
+            raise self._incomplete("cut_tool_call" if calls else "cut", partial)
         tool_calls = tuple(
             ToolCall(c.id or f"call_{i}", c.name, "".join(c.arguments))
             for i, c in sorted(calls.items())

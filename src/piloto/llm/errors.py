@@ -21,6 +21,7 @@ ModelErrorKind = Literal[
     "context_length",
     "bad_request",
     "bad_response",
+    "incomplete",
 ]
 
 _REDACTED = "[redacted]"
@@ -52,6 +53,7 @@ class ModelError(Exception):
         timeout_s: float | None = None,
         reason: str | None = None,
         detail: str | None = None,
+        partial: str = "",
     ) -> None:
         self.kind = kind
         self.status = status
@@ -62,6 +64,8 @@ class ModelError(Exception):
         self.reason = reason
         # Already redacted server text, for logs and bad_request/bad_response messages.
         self.detail = detail
+        # Text that arrived before an answer broke off (kind "incomplete"); kept, marked as such.
+        self.partial = partial
         super().__init__(self.message("en"))
 
     def __repr__(self) -> str:
@@ -160,6 +164,8 @@ class ModelError(Exception):
                     f"The model refused the request{status}{detail}. "
                     "Check PILOTO_LLM_MODEL and the server's settings."
                 )
+            case "incomplete":
+                return _incomplete(self.reason, es)
             case "bad_response":
                 if es:
                     return (
@@ -171,6 +177,43 @@ class ModelError(Exception):
                     f"The model sent a reply Piloto could not read{detail}. Try again; if it "
                     "happens again, the server may not be OpenAI-compatible."
                 )
+
+
+_INCOMPLETE: dict[str, tuple[str, str]] = {
+    "not_stream": (
+        "The model server answered, but not with a stream of the answer (it may ignore "
+        "`stream`, as some do when tools are sent, or not be OpenAI-compatible). Try again, or "
+        "set PILOTO_LLM_STREAM=false.",
+        "El servidor del modelo respondió, pero no con un flujo de la respuesta (quizá ignore "
+        "`stream`, como algunos cuando se envían herramientas, o no sea compatible con OpenAI). "
+        "Inténtalo de nuevo o define PILOTO_LLM_STREAM=false.",
+    ),
+    "empty": (
+        "The model's stream carried no answer (no choices). Try again; if it happens again, "
+        "check the model server, or set PILOTO_LLM_STREAM=false.",
+        "El flujo del modelo no traía ninguna respuesta (sin choices). Inténtalo de nuevo; si "
+        "se repite, revisa el servidor del modelo o define PILOTO_LLM_STREAM=false.",
+    ),
+    "cut": (
+        "The model's answer broke off before it finished (the stream ended without a finish "
+        "reason); what arrived is kept, marked incomplete. Try again; if it keeps happening, "
+        "check the timeouts of the model server and of any proxy in between.",
+        "La respuesta del modelo se cortó antes de terminar (el flujo acabó sin motivo de fin); "
+        "lo que llegó se conserva, marcado como incompleto. Inténtalo de nuevo; si se repite, "
+        "revisa los tiempos límite del servidor del modelo y de cualquier proxy intermedio.",
+    ),
+    "cut_tool_call": (
+        "The model's answer broke off while it was writing a plan, so nothing was proposed. "
+        "Try again; if it keeps happening, raise the model's output limit.",
+        "La respuesta del modelo se cortó mientras escribía un plan, así que no se propuso "
+        "nada. Inténtalo de nuevo; si se repite, sube el límite de salida del modelo.",
+    ),
+}
+
+
+def _incomplete(reason: str | None, es: bool) -> str:
+    en_text, es_text = _INCOMPLETE.get(reason or "cut", _INCOMPLETE["cut"])
+    return es_text if es else en_text
 
 
 _REASONS: dict[str, tuple[str, str]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from piloto.llm import ChatModel
@@ -23,6 +24,8 @@ class RunnerDeps:
     cancel_poll_s: float = 0.5
     # Set by Runner.stop(): runs stop at their next safe point (never in the middle of a commit).
     shutdown: asyncio.Event = field(default_factory=asyncio.Event)
+    # Told each run's id as it ends (the copilot loop's follow-up); must return at once.
+    on_run_end: Callable[[str], None] | None = None
 
     @property
     def actor(self) -> str:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from piloto.i18n import t
+from piloto.i18n import MESSAGES, t
 from piloto.plans.validate import command_of
 from piloto.services.models import InvokeResult
 
@@ -89,8 +89,16 @@ def step_line(
     ms: int | None,
     detail: str,
 ) -> str:
-    """ "Step n/N service · operation: done (12 ms) — short result"."""
+    """ "Step n/N service · operation: done (12 ms) — short result", in the chat's language."""
+    key = f"status_{status}"
+    shown = t(lang, key) if key in MESSAGES else status
+    # An unknown duration (a step abandoned in flight) is left out rather than shown as 0 ms.
+    duration = f" ({_duration(ms)})" if ms is not None else ""
     return t(
-        lang, "step_done", n=n, total=total, service=service, operation=operation, status=status,
-        ms=ms if ms is not None else 0, detail=f" — {detail}" if detail else "",
+        lang, "step_done", n=n, total=total, service=service, operation=operation, status=shown,
+        duration=duration, detail=f" — {detail}" if detail else "",
     )  # fmt: skip
+
+
+def _duration(ms: int) -> str:
+    return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"

@@ -40,6 +40,8 @@ chats = Table(
     Column("language", String(5), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # 0004_copilot_loop: the model this chat's turns use (None: the configured default).
+    Column("model", String(200), nullable=True),
     Index("ix_chats_project_created", "project_id", "created_at"),
 )
 
@@ -200,6 +202,21 @@ approvals = Table(
     Column("name", String(100), nullable=False),
     Column("plan_hash", String(64), nullable=False),
     Column("at", Float, nullable=False),
+)
+
+# 0004_copilot_loop: the tool call (or slash command) a plan came from, and its follow-up turn.
+plan_calls = Table(
+    "plan_calls",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("chat_id", ID, nullable=False),
+    Column("kind", String(10), nullable=False),  # "model" | "direct"
+    Column("calls_json", Text, nullable=False),  # [{"id", "name", "arguments"}]
+    Column("origin_seq", BigInteger, nullable=False),  # the person's message the loop began at
+    Column("auto_turn", Integer, nullable=False),  # 0: answering a person; n: n-th automatic turn
+    Column("followup", String(12), nullable=False),  # pending | claimed | done
+    Column("created_at", Float, nullable=False),
+    Index("ix_plan_calls_chat", "chat_id"),
 )
 
 idempotency_keys = Table(
