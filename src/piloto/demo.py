@@ -63,6 +63,7 @@ def demo_toolbox_config(settings: Settings, token: str) -> ToolboxConfig:
         token=token,
         workdir=settings.data_dir / "toolbox-work",
         network=settings.toolbox_network == "host",
+        sandbox=settings.toolbox_sandbox,
         tmp_bytes=settings.toolbox_tmp_mb * 1024**2,
         disk_bytes=settings.toolbox_disk_mb * 1024**2,
         hidden_paths=_hidden_paths(settings),

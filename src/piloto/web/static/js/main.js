@@ -6,6 +6,7 @@ import { t, lang, setLang, applyStatic, onLangChange, relTime } from "./i18n.js"
 import { promptDialog, confirmDialog } from "./modal.js";
 import { menuButton } from "./menu.js";
 import { ChatView } from "./chat.js";
+import { showSandboxNotice } from "./sandbox.js";
 import { openAddService, openServiceDetails, statusDot } from "./services.js";
 import { initTheme, cycleTheme, themeLabel, themeIcon } from "./theme.js";
 import { toast, toastError } from "./toast.js";
@@ -181,6 +182,7 @@ async function start(me) {
   $("#add-service").hidden = !can("admin");
   $("#open-audit").hidden = !can("admin");
   paintMe();
+  showSandboxNotice();
   try {
     state.projects = await api.projects();
   } catch (e) {
