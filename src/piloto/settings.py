@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     # The demo toolbox's sandbox: network for commands, admin opt-in to run non-read commands
     # without bubblewrap, private /tmp size and the work directory's quota (MiB).
     toolbox_network: Literal["none", "host"] = "none"
+    toolbox_sandbox: Literal["auto", "bubblewrap", "rlimits"] = "auto"
     toolbox_unsandboxed: bool = False
     toolbox_tmp_mb: int = Field(default=64, gt=0)
     toolbox_disk_mb: int = Field(default=512, gt=0)
