@@ -90,9 +90,13 @@ def option_value(cmd: SimpleCommand, *names: str) -> list[str]:
             elif name.startswith("--") and arg.startswith(name + "="):
                 values.append(arg.split("=", 1)[1])
             elif (
-                len(name) == 2 and not arg.startswith("--") and arg.startswith(name) and arg != name
+                len(name) == 2 and arg.startswith("-") and not arg.startswith("--") and arg != name
             ):
-                values.append(arg[2:])
+                # A short cluster: `-qO-`, `-tAc SQL`; the letter takes the rest or the next word.
+                at = arg.find(name[1], 1)
+                if at > 0 and arg[1:at].isalpha():
+                    rest = arg[at + 1 :]
+                    values.append(rest if rest else (args[i + 1] if i + 1 < len(args) else ""))
     return values
 
 

@@ -94,5 +94,29 @@ def code_reverse_shell(records: Sequence[SimpleCommand]) -> str | None:
     return None
 
 
-RULES = (persistence, reverse_shell)
+_SETUID = re.compile(r"([ugoa]*\+[rwxXt]*s[rwxXst]*|[0-7]?[4-7][0-7]{3})")
+
+
+def setuid_shell(cmd: SimpleCommand) -> str | None:
+    """chmod u+s / 4755 on a shell, an interpreter or a system binary: a root shell for anyone."""
+    if cmd.name not in ("chmod", "install"):
+        return None
+    modes = [a for a in cmd.args if _SETUID.fullmatch(a.removeprefix("-m"))]
+    if not modes:
+        return None
+    for target in split_args(cmd.args)[1]:
+        base = unwrap.basename(target)
+        resolved = paths.resolve(target, cmd.cwd)
+        if (
+            base in unwrap.SHELLS
+            or unwrap.is_interpreter(base)
+            or resolved.startswith(
+                ("/bin/", "/usr/bin/", "/sbin/", "/usr/sbin/", "/usr/local/bin/")
+            )
+        ):
+            return f"`{show(cmd)}` makes {target} run as its owner for anyone (setuid)"
+    return None
+
+
+RULES = (persistence, reverse_shell, setuid_shell)
 CROSS_RULES = (code_reverse_shell,)
