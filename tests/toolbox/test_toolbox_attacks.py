@@ -138,6 +138,18 @@ async def test_tmp_cannot_be_filled(data_dir: Path, kind: str) -> None:
             assert "wrote" not in host.stdout
 
 
+async def test_shared_memory_cannot_be_filled(data_dir: Path, kind: str) -> None:
+    sandbox = await sandbox_for(data_dir, kind, tmp_bytes=8 * MiB)
+    if kind == "rlimits" and "landlock: writes only in the work directory" not in (
+        sandbox.protections
+    ):
+        pytest.skip("without Landlock, rlimits cannot keep commands out of /dev/shm")
+    result = await run(sandbox, "head -c 100000000 /dev/zero > /dev/shm/fill; echo $?")
+    assert result.stdout.strip() != "0"
+    expected = "No space left on device" if kind == "bubblewrap" else "Permission denied"
+    assert expected in result.stderr
+
+
 @pytest.fixture
 def postgres_port() -> Iterator[int]:
     """Something listening on 127.0.0.1:5432: the real PostgreSQL if it runs, else a stand-in."""

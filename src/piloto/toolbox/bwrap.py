@@ -39,6 +39,8 @@ def bwrap_argv(sandbox: Sandbox, cwd: Path) -> list[str]:
         # Host daemons' sockets live in /run; without a network there is no reason to see them.
         argv += ["--tmpfs", "/run"]
     argv += ["--proc", "/proc", "--dev", "/dev"]
+    # bwrap's /dev is a tmpfs without a size: its /dev/shm would be memory for anyone to fill.
+    argv += ["--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
     argv += sandbox.hide_args
     # After the tmpfs mounts, so a work directory under /tmp, /root or a hidden directory (the
     # demo's lives in Piloto's data directory) is still reachable. Parents that only exist

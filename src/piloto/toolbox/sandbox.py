@@ -25,6 +25,14 @@ CONFINE_SCRIPT = Path(__file__).with_name("confine.py")
 # Under rlimits the host's /tmp is shared: temporary files go to the work directory instead,
 # where the disk quota counts them.
 RLIMITS_TMPDIR = ".tmp"
+WRITABLE_DEVICES = (
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/tty",
+    "/dev/random",
+    "/dev/urandom",
+)
 
 
 class SandboxUnavailable(RuntimeError):
@@ -179,7 +187,8 @@ class Sandbox:
         if self.seccomp and not self.network:
             options.append("--no-net")
         if self.landlock:
-            for writable in (self.workdir, Path("/dev")):
+            # Devices one by one: all of /dev would include /dev/shm, memory anyone could fill.
+            for writable in (self.workdir, *WRITABLE_DEVICES):
                 options += ["--rw", str(writable)]
             for hidden in self.hidden:
                 options += ["--hide", str(hidden)]
