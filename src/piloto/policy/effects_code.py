@@ -88,6 +88,8 @@ def shell(cmd: SimpleCommand) -> Effect:
 
 def runs_unseen(cmd: SimpleCommand) -> Effect:
     """source, ., at, batch, systemd-run, fc: code the policy does not see runs."""
+    if cmd.name in ("at", "batch") and any(a in ("-l", "-c", "-V") for a in cmd.args):
+        return read(cmd)  # at -l lists jobs, at -c shows one
     if cmd.name in ("at", "batch") and cmd.stdin_text is not None:
         return destructive(cmd, "hidden-code")
     return destructive(cmd, "script" if cmd.name in ("source", ".") else "hidden-code")
@@ -206,6 +208,8 @@ _SSH_CODE = re.compile(
 
 def ssh(cmd: SimpleCommand) -> Effect:
     """ssh -o ProxyCommand/LocalCommand and -F configs run local commands; otherwise it connects."""
+    if cmd.args and all(a in _VERSION_FLAGS for a in cmd.args):
+        return read(cmd)
     opts = option_value(cmd, "-o") + option_value(cmd, "-F", "-S")
     if any(_SSH_CODE.search(o) for o in opts) or option_value(cmd, "-F"):
         return destructive(cmd, "hidden-code")
@@ -367,9 +371,8 @@ def out_option(*names: str) -> Classifier:
 def multiplexer(cmd: SimpleCommand) -> Effect:
     """tmux/screen list sessions (read) or start commands the policy does not see."""
     args = operands(cmd)
-    if (
-        args and args[0].startswith(("ls", "list", "has", "show", "display", "info"))
-    ) or has_option(cmd, "-ls", "-list", "-V"):
+    listing = any(a in ("-ls", "-list", "-V", "--version") for a in cmd.args)
+    if listing or (args and args[0].startswith(("ls", "list", "has", "show", "display", "info"))):
         return read(cmd)
     return destructive(cmd, "hidden-code")
 
@@ -459,7 +462,15 @@ def builder(cmd: SimpleCommand) -> Effect:
     return destructive(cmd, "script")
 
 
+def resolvectl(cmd: SimpleCommand) -> Effect:
+    """resolvectl status/query/statistics read; setting DNS or flushing caches writes."""
+    args = operands(cmd)
+    reads = ("status", "query", "statistics", "show-cache", "show-server-state", "monitor")
+    return read(cmd) if not args or args[0] in reads else write(cmd, "network")
+
+
 _TABLE: dict[str, Classifier] = {
+    "resolvectl": resolvectl,
     **dict.fromkeys(
         (
             "source",

@@ -245,7 +245,9 @@ class _Walker:
         if before is None or before.name not in _ECHOES:
             return None
         words = [a for a in before.args if not (before.name == "echo" and a in ("-n", "-e", "-E"))]
-        return " ".join(words)
+        text = " ".join(words)
+        # printf and echo -e turn \x72\x6d into `rm`: judge what the shell will read.
+        return _ansi_escapes(text) if before.name == "printf" or "-e" in before.args else text
 
     def _exec_argvs(self, record: SimpleCommand) -> list[list[str]]:
         if record.computed:

@@ -134,7 +134,7 @@ def protected_dir(path: str) -> str | None:
     """The protected directory the path is, names by glob, or empties with `dir/*`; else None."""
     if path in PROTECTED_DIRS:
         return path
-    if is_glob(path):
+    if is_glob(path) and path.startswith("/"):  # a relative glob's directory is not known
         parent, _, leaf = path.rpartition("/")
         if (parent in PROTECTED_DIRS or (parent == "" and leaf)) and re.fullmatch(
             r"[*?.\[\]{}]*", leaf
@@ -150,7 +150,7 @@ def system_file(path: str) -> str | None:
     """The system file (passwd, shadow, sudoers, fstab, /boot/…) the path names, or None."""
     if path in SYSTEM_FILES or path.startswith(SYSTEM_PREFIXES) or path == "/boot":
         return path
-    if is_glob(path):
+    if is_glob(path) and path.startswith("/"):
         for candidate in sorted(SYSTEM_FILES):
             if fnmatch.fnmatchcase(candidate, path):
                 return candidate

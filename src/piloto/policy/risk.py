@@ -6,13 +6,15 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-from piloto.policy import effects_apps, effects_code, effects_data, effects_system, readers
+from piloto.policy import effects_apps, effects_code, effects_data, effects_system, paths, readers
 from piloto.policy.effect import Effect, destructive, read, words, worst, write
 from piloto.policy.models import Risk, SimpleCommand
 
 _SAFE_WRITES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})
 # Where a program is the real one: `ls` counts as `ls` only from these directories.
 SYSTEM_BIN_DIRS = frozenset({"/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"})
+# Replacing a file here replaces a program or library everyone runs.
+_PROGRAM_DIRS = SYSTEM_BIN_DIRS | {"/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/libexec"}
 # Variables that make a program load or run other code.
 CODE_VARIABLES = words(
     """PATH LD_PRELOAD LD_LIBRARY_PATH LD_AUDIT LD_DEBUG_OUTPUT BASH_ENV ENV IFS LESSOPEN LESSCLOSE
@@ -25,6 +27,8 @@ CODE_VARIABLES = words(
     SUDO_ASKPASS SSH_AUTH_SOCK CDPATH GLOBIGNORE TMOUT HISTFILE LIBRARY_PATH DYLD_INSERT_LIBRARIES
     GCONV_PATH NLSPATH LOCPATH MALLOC_CHECK_ KUBECONFIG DOCKER_HOST"""
 )
+# Built-ins that set variables for later commands; only code-loading variables matter there.
+_DECLARERS = frozenset({"export", "declare", "typeset", "local", "readonly"})
 # Variables that only change how output looks.
 _HARMLESS_VARIABLES = re.compile(
     r"(LANG|LANGUAGE|LC_\w+|TZ|COLUMNS|LINES|TERM|NO_COLOR|CLICOLOR\w*|FORCE_COLOR|GREP_COLORS?|"
@@ -92,9 +96,16 @@ def _program(cmd: SimpleCommand, records: Sequence[SimpleCommand], index: int) -
 
 
 def _copy_effect(cmd: SimpleCommand) -> Effect:
-    """cp /dev/null FILE empties FILE; a setuid install is a permission change."""
+    """cp /dev/null FILE empties FILE; moving or replacing system programs is destructive."""
     if cmd.name in ("cp", "install", "mv") and "/dev/null" in cmd.args[:-1]:
         return destructive(cmd, "truncate")
+    if cmd.name in ("cp", "mv", "ln", "install"):
+        targets = [paths.resolve(a, cmd.cwd) for a in cmd.args if not a.startswith("-")]
+        touched = targets if cmd.name == "mv" else targets[-1:]
+        if any(
+            posixpath.dirname(t.rstrip("/")) in _PROGRAM_DIRS or t in _PROGRAM_DIRS for t in touched
+        ):
+            return destructive(cmd, "hidden-code")
     if cmd.name == "install" and any(
         re.fullmatch(r"-m[0-7]?[4-7][0-7]{3}|[ug]\+s", a) for a in cmd.args
     ):
@@ -125,6 +136,6 @@ def _assignments(cmd: SimpleCommand) -> list[Effect]:
         name = word.split("=", 1)[0].removeprefix("export ")
         if name in CODE_VARIABLES or name.startswith(("LD_", "GIT_CONFIG", "DYLD_", "BASH_FUNC")):
             found.append(Effect("destructive", "preload", word[:50]))
-        elif cmd.name and not _HARMLESS_VARIABLES.fullmatch(name):
+        elif cmd.name and cmd.name not in _DECLARERS and not _HARMLESS_VARIABLES.fullmatch(name):
             found.append(Effect("write", "environment", word[:50]))
     return found

@@ -40,6 +40,8 @@ FIND_DELETERS = frozenset(
 def show(cmd: SimpleCommand, limit: int = 60) -> str:
     """The command as a person would type it, shortened."""
     text = " ".join([cmd.program, *cmd.args]) if cmd.program else " ".join(cmd.argv)
+    if not text:  # a bare redirection such as `> /etc/passwd`
+        text = " ".join(f"{r.op} {r.target}" for r in cmd.redirects)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
