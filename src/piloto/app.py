@@ -193,7 +193,7 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     stack.push_async_callback(followups.aclose)
     if settings.demo:
         demo = await start_demo(settings, registry)
-        stack.callback(demo.stop)
+        stack.push_async_callback(demo.aclose)
         app.state.demo_toolbox = demo
     if settings.runner:
         from piloto.runner.runner import Runner  # the runner pulls in the reasoner; only when used

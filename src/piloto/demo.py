@@ -33,6 +33,10 @@ class DemoToolbox:
     stop: Callable[[], None]
     sandbox: dict[str, Any] = field(default_factory=dict)
 
+    async def aclose(self) -> None:
+        """Stop the toolbox; its thread is joined off the event loop."""
+        await asyncio.to_thread(self.stop)
+
 
 def _toolbox_token(data_dir: Path) -> str:
     path = data_dir / "toolbox.token"
