@@ -234,6 +234,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "the command exited with code {code}",
         "es": "el comando terminó con código {code}",
     },
+    "command_timed_out": {
+        "en": "the command timed out and was killed",
+        "es": "el comando superó el tiempo límite y se detuvo",
+    },
+    "output_reports": {"en": "the output reports {label}", "es": "la salida indica {label}"},
     "not_draft": {
         "en": "This plan is {status}; only a draft can be confirmed.",
         "es": "Este plan está {status}; solo se puede confirmar un borrador.",
@@ -244,6 +249,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status_interrupted": {"en": "interrupted", "es": "interrumpido"},
     "status_running": {"en": "running", "es": "en curso"},
     "status_pending": {"en": "pending", "es": "pendiente"},
+    "status_draft": {"en": "a draft", "es": "en borrador"},
+    "status_queued": {"en": "queued", "es": "en cola"},
+    "status_cancelling": {"en": "cancelling", "es": "cancelándose"},
+    "status_cancelled": {"en": "cancelled", "es": "cancelado"},
+    "status_superseded": {"en": "superseded", "es": "reemplazado"},
+    "status_expired": {"en": "expired", "es": "caducado"},
 }
 
 

@@ -24,7 +24,11 @@ def last_of(msgs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 
 async def test_text_tool_call_becomes_a_draft(loop_world: World, llm: ScriptedLLM) -> None:
-    llm.push(Reply(text=f'Checking.\n<tool_call>{{"name": "mcp_request", "arguments": {PLAN}}}</tool_call>'))
+    llm.push(
+        Reply(
+            text=f'Checking.\n<tool_call>{{"name": "mcp_request", "arguments": {PLAN}}}</tool_call>'
+        )
+    )
     body = (await loop_world.send("how full are the disks?")).json()
     assert body["run"]["status"] == "draft"
     assert body["run"]["steps"][0]["arguments"] == {"cmd": "df -h"}
@@ -88,7 +92,11 @@ async def test_self_correction_of_a_text_call(loop_world: World, llm: ScriptedLL
     ("reply", "reason", "needle"),
     [
         (Reply(text="The disks are at 4", fault="cut"), "cut", "broke off"),
-        (Reply(text="", tool_calls=[("mcp_request", PLAN)], fault="cut_tool"), "cut_tool_call", "nothing was proposed"),
+        (
+            Reply(text="", tool_calls=[("mcp_request", PLAN)], fault="cut_tool"),
+            "cut_tool_call",
+            "nothing was proposed",
+        ),
         (Reply(text="All good.", fault="json_200"), "not_stream", "PILOTO_LLM_STREAM=false"),
         (Reply(text="All good.", fault="html_200"), "not_stream", "not with a stream"),
         (Reply(text="All good.", fault="empty_choices"), "empty", "no choices"),
@@ -147,9 +155,7 @@ async def test_a_model_per_chat(loop_world: World, llm: ScriptedLLM) -> None:
 
 
 async def test_chat_patch_refuses_unknown_fields(loop_world: World) -> None:
-    resp = await loop_world.client.patch(
-        f"/api/chats/{loop_world.chat_id}", json={"modle": "typo"}
-    )
+    resp = await loop_world.client.patch(f"/api/chats/{loop_world.chat_id}", json={"modle": "typo"})
     assert resp.status_code == 422
 
 

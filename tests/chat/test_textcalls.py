@@ -60,7 +60,9 @@ TRANSCRIPTS = [
 ]
 
 
-@pytest.mark.parametrize(("style", "content", "preface"), TRANSCRIPTS, ids=[t[0] for t in TRANSCRIPTS])
+@pytest.mark.parametrize(
+    ("style", "content", "preface"), TRANSCRIPTS, ids=[t[0] for t in TRANSCRIPTS]
+)
 def test_each_style_becomes_the_same_plan(style: str, content: str, preface: str) -> None:
     found = parse_text_calls(content, OFFERED)
     assert found is not None, style
@@ -76,10 +78,10 @@ def test_each_style_becomes_the_same_plan(style: str, content: str, preface: str
     [
         "The disks are fine.",
         f'<tool_call>{{"name": "delete_everything", "arguments": {A}}}</tool_call>',  # not offered
-        f'{{"name": "run_shell", "parameters": {{"cmd": "rm -rf /"}}}}',  # not offered
+        '{"name": "run_shell", "parameters": {"cmd": "rm -rf /"}}',  # not offered
         f"[TOOL_CALLS]other_tool[ARGS]{A}",
         'Use JSON like {"name": "Ana", "age": 3} in the form.',  # JSON, not a call
-        "```json\n{\"summary\": \"x\"}\n```",  # a fenced object that names no tool
+        '```json\n{"summary": "x"}\n```',  # a fenced object that names no tool
         "",
     ],
 )

@@ -83,7 +83,7 @@ async def confirm(
         run = await repo.get_run(conn, run_id=run_id, with_steps=False, for_update=True)
         if run.status != "draft":
             raise Conflict(
-                f"This plan is {run.status}; only a draft can be confirmed.",
+                t(lang, "not_draft", status=t(lang, f"status_{run.status}")),
                 code="not_draft",
                 status=run.status,
                 run_id=run.id,

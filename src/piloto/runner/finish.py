@@ -16,7 +16,7 @@ from piloto.plans import repo
 from piloto.plans import service as plans
 from piloto.plans.models import PlanRun, PlanStep
 from piloto.runner.leases import WORKING
-from piloto.runner.report import clip
+from piloto.runner.report import clip, localise_reason
 from piloto.store.ids import now
 from piloto.store.schema import runs
 
@@ -32,7 +32,8 @@ def closing_text(
         return t(lang, "run_done", done=done, total=len(run.steps))
     if status == "cancelled":
         return t(lang, "run_cancelled", done=done, total=len(run.steps))
-    return t(lang, "run_error", n=step_n or "?", error=clip(error or "", 500))
+    reason = clip(localise_reason(lang, error or ""), 500)
+    return t(lang, "run_error", n=step_n or "?", error=reason)
 
 
 async def close_run(

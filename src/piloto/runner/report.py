@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from piloto.i18n import MESSAGES, t
@@ -78,6 +78,31 @@ def short_result(result: InvokeResult | None, *, is_command: bool) -> str:
     return f"{head} · {clip(' '.join(text.split()), 160)}" if head else clip(text, 160)
 
 
+# The runner's own English reasons (runner.failure), said in the chat's language. Reasons
+# from elsewhere (a service's text, an exception) are data and stay as they are.
+_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"the command exited with code (?P<code>-?\d+)"), "command_exited"),
+    (re.compile(r"the command timed out and was killed"), "command_timed_out"),
+    (re.compile(r"the output reports (?P<label>[^;.\n]+)"), "output_reports"),
+)
+
+
+def localise_reason(lang: str, text: str) -> str:
+    """``text`` with the runner's known English reasons in ``lang``."""
+    if lang == "en" or not text:
+        return text
+    for pattern, key in _REASONS:
+        text = pattern.sub(_say_in(lang, key), text)
+    return text
+
+
+def _say_in(lang: str, key: str) -> Callable[[re.Match[str]], str]:
+    def say(match: re.Match[str]) -> str:
+        return t(lang, key, **match.groupdict())
+
+    return say
+
+
 def step_line(
     lang: str,
     *,
@@ -96,7 +121,7 @@ def step_line(
     duration = f" ({_duration(ms)})" if ms is not None else ""
     return t(
         lang, "step_done", n=n, total=total, service=service, operation=operation, status=shown,
-        duration=duration, detail=f" — {detail}" if detail else "",
+        duration=duration, detail=f" — {localise_reason(lang, detail)}" if detail else "",
     )  # fmt: skip
 
 
