@@ -192,6 +192,11 @@ async def test_cancelled_run_gets_words_not_a_new_plan(loop_world: World, llm: S
     await until(await answered(world, "Stopped as you asked."), what="the answer")
     await world.client.app.state.followups.wait_idle()  # type: ignore[attr-defined]
     assert (await world.state())["pending_run_id"] is None
+    # The abandoned step's line says how long it was in flight, not "0 ms".
+    msgs = await world.messages()
+    [step_line] = [m for m in msgs if (m.get("meta") or {}).get("kind") == "step"]
+    assert re.search(r": error \((\d+ ms|\d+\.\d s)\)", step_line["content"]), step_line
+    assert "(0 ms)" not in step_line["content"]
     follow_up = llm.requests[-1]
     assert "do not propose a plan" in follow_up["messages"][0]["content"]
     assert "cancelled" in follow_up["messages"][-1]["content"]

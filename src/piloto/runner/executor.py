@@ -227,7 +227,8 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
                 if not last_reason
                 else f"cancelled before the next attempt; last failure: {last_reason}"
             )
-            await end_step(ctx, step, total, None, reason, summary=summary, ms=None)
+            # The time the step was in flight before it was abandoned, not an unknown "0 ms".
+            await end_step(ctx, step, total, None, reason, summary=summary, ms=_ms(t0))
         raise
 
 
