@@ -114,6 +114,7 @@ async def test_kill_9_mid_step_then_restart(
     server = _spawn(serve, env=env, log=log)
     base = f"http://127.0.0.1:{port}"
     marker = "sleep 7.3141"
+    read_marker = "sleep 7.2718"
     try:
         _wait_http(f"{base}/api/health", server, log)
         async with httpx.AsyncClient(
@@ -124,7 +125,8 @@ async def test_kill_9_mid_step_then_restart(
             plans = {
                 "post": '/call shop createOrder {"item": "pen", "delay": 5}',
                 "get": '/call shop getItem {"item_id": "slow", "delay": 5}',
-                "cmd": f"/cmd box {marker}",
+                "cmd": f"/cmd box touch crash.txt; {marker}",
+                "read": f"/cmd box {read_marker}",
             }
             chats: dict[str, str] = {}
             runs: dict[str, dict[str, Any]] = {}
@@ -139,6 +141,7 @@ async def test_kill_9_mid_step_then_restart(
                     seen.get("POST /orders") == 1
                     and seen.get("GET /items/slow") == 1
                     and bool(processes_matching(marker))
+                    and bool(processes_matching(read_marker))
                 )
 
             await _until(all_in_flight, "every step to be in flight")
@@ -158,8 +161,11 @@ async def test_kill_9_mid_step_then_restart(
             assert stats["by_key"][post_key] == 1
             assert final["post"]["status"] == "interrupted"
             assert final["post"]["steps"][0]["status"] == "interrupted"
-            # So does the command: the toolbox does not honour Idempotency-Key.
+            # So does the command that writes: the toolbox does not honour Idempotency-Key.
             assert final["cmd"]["status"] == "interrupted"
+            # A command the policy classifies `read` is idempotent: resent, and it finished.
+            assert final["read"]["status"] == "done", final["read"]
+            assert final["read"]["steps"][0]["attempts"] == 2
             # The idempotent GET was resent under the same key and finished.
             assert final["get"]["status"] == "done", final["get"]
             assert stats["by_key"][final["get"]["steps"][0]["idempotency_key"]] == 2
@@ -169,7 +175,12 @@ async def test_kill_9_mid_step_then_restart(
                 kinds = [(m.get("meta") or {}).get("kind") for m in msgs]
                 assert msgs[0]["role"] == "user" and "plan" in kinds, (name, msgs)
                 assert any(m["content"].startswith("Confirmed by") for m in msgs), name
-                expected = {"post": "interrupted", "cmd": "interrupted", "get": "resumed"}[name]
+                expected = {
+                    "post": "interrupted",
+                    "cmd": "interrupted",
+                    "get": "resumed",
+                    "read": "resumed",
+                }[name]
                 assert expected in kinds, (name, kinds)
             assert "step" in [
                 (m.get("meta") or {}).get("kind") for m in await messages(api, chats["get"])
