@@ -31,8 +31,12 @@ BLOCKING_ALLOWED: list[tuple[str, set[str]]] = [
     # The lifespan's start (data dir, secret key file, Alembic in a thread, the admin token
     # printed once) runs once before the app serves anything: nothing waits on the loop yet.
     ("piloto/app.py", {"startup"}),
-    # The test's own bookkeeping: reads /proc to count the MCP server processes it started.
+    # The tests' own bookkeeping: reading /proc to find the processes a test started.
     ("tests/services/test_mcp.py", {"_time_server_pids"}),
+    ("tests/runner/runner_support.py", {"processes_matching"}),
+    # Harnesses that start, probe and stop `piloto serve` and tool services as subprocesses:
+    # nothing of Piloto's runs on the test's loop, which only drives them.
+    ("tests/runner/test_runner_crash.py", {"_spawn", "_wait_http", "_stop"}),
 ]
 
 

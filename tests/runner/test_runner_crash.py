@@ -146,7 +146,7 @@ async def test_kill_9_mid_step_then_restart(
 
             await _until(all_in_flight, "every step to be in flight")
             os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
+            await asyncio.to_thread(server.wait, 10)
 
             server = _spawn(serve, env=env, log=log)
             _wait_http(f"{base}/api/health", server, log)
