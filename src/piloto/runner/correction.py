@@ -19,7 +19,7 @@ from piloto.plans import service as plans
 from piloto.plans.models import PlanStep
 from piloto.policy import CommandLimits, check_command, check_correction
 from piloto.runner.context import Correction, RunCtx, StepFailed
-from piloto.runner.reasoner import agent_reasoner
+from piloto.runner.reasoner import ReasonerAnswer, agent_reasoner
 from piloto.runner.record import end_step, say
 from piloto.runner.report import clip
 from piloto.runner.templating import has_placeholders
@@ -61,6 +61,9 @@ async def ask_reasoner(
     answer = await ctx.watch.guard(
         agent_reasoner(deps.model, command=original, result=result, summary=run.summary)
     )
+    if answer.cmd is not None and answer.cmd.strip() == original.strip():
+        # The same command again is no correction (and, for a write, a re-send in disguise).
+        answer = ReasonerAnswer("give_up", "the model proposed the same command again")
     if answer.action == "give_up" or answer.cmd is None:
         await say(
             ctx,
