@@ -200,3 +200,26 @@ async def test_cancelled_run_gets_words_not_a_new_plan(loop_world: World, llm: S
     follow_up = llm.requests[-1]
     assert "do not propose a plan" in follow_up["messages"][0]["content"]
     assert "cancelled" in follow_up["messages"][-1]["content"]
+
+
+async def test_a_new_message_supersedes_the_follow_up(loop_world: World, llm: ScriptedLLM) -> None:
+    world = loop_world
+    llm.push(
+        Reply(tool_calls=[("mcp_request", plan("echo hi"))]),
+        Reply(text="Late answer about the run.", delay_s=3.0),
+        Reply(text="It is noon."),
+    )
+    await world.send("say hi")
+    await world.send("yes")
+
+    async def follow_up_asked() -> bool:
+        return len(llm.requests) >= 2
+
+    await until(follow_up_asked, what="the follow-up request")
+    # The person moves on while the model is still answering the run's result.
+    body = (await world.send("what time is it?")).json()
+    assert body["reply"]["content"] == "It is noon."
+    await world.client.app.state.followups.wait_idle()  # type: ignore[attr-defined]
+    contents = [m["content"] for m in await world.messages()]
+    assert "Late answer about the run." not in contents
+    assert contents[-1] == "It is noon."

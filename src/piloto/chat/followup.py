@@ -118,8 +118,14 @@ async def after_run(deps: ChatDeps, run_id: str) -> None:
     if deps.model is None:
         return
     ended_at = max((m.seq for m in recent if m.run_id == run_id), default=call.origin_seq)
-    if any(m.role == "user" and m.seq > ended_at for m in recent):
+
+    async def superseded() -> bool:
         # The person spoke after the run ended: their message's own turn answers instead.
+        async with deps.db.read() as conn:
+            newest = await repo.recent_messages(conn, chat_id=run.chat_id, limit=50)
+        return any(m.role == "user" and m.seq > ended_at for m in newest)
+
+    if await superseded():
         log.info("follow-up of run %s superseded by a newer message", run_id)
         return
     turn = call.auto_turn + 1
@@ -135,6 +141,7 @@ async def after_run(deps: ChatDeps, run_id: str) -> None:
         deps, TurnResult(anchor), chat_id=run.chat_id, project_id=run.project_id,
         principal=_principal_of(run), lang=lang, query=run.summary,
         origin_seq=call.origin_seq, auto_turn=turn, allow_tools=allow_tools,
+        superseded=superseded,
     )  # fmt: skip
 
 

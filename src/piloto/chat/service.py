@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -359,8 +359,13 @@ async def _model_turn(
     origin_seq: int | None = None,
     auto_turn: int = 0,
     allow_tools: bool = True,
+    superseded: Callable[[], Awaitable[bool]] | None = None,
 ) -> None:
-    """Ask the model; its text is stored, its tool call becomes a draft (one correction round)."""
+    """Ask the model; its text is stored, its tool call becomes a draft (one correction round).
+
+    ``superseded`` (automatic turns) is asked once the model has answered: when the person
+    has spoken meanwhile, the answer is dropped, as their own turn answers instead.
+    """
     assert deps.model is not None
     ctx = await turn_context(
         deps.db, deps.settings, chat_id=chat_id, project_id=project_id, lang=lang, query=query,
@@ -371,6 +376,11 @@ async def _model_turn(
         completion = await _complete(deps, chat_id, messages, lang, ctx)
         if completion is None:
             result.replies.append(await _last(deps, chat_id))
+            return
+        if superseded is not None and await superseded():
+            log.info(
+                "automatic turn dropped: the person spoke meanwhile", extra={"chat_id": chat_id}
+            )
             return
         calls, preface = _calls_of(completion, ctx)
         if not calls or not ctx.allow_tools:
