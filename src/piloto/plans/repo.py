@@ -225,6 +225,8 @@ async def add_approval(
             )
     except IntegrityError:
         return False
+    # The run changed for everyone watching it: newer than any snapshot they hold.
+    await conn.execute(update(runs).where(runs.c.id == run_id).values(updated_at=now()))
     return True
 
 

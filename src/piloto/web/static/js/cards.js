@@ -17,8 +17,31 @@ function statusPill(run) {
     t(`status.${run.status}`));
 }
 
-export function riskBadge(risk) {
-  return h(`span.badge.risk-${risk}`, { title: t("plan.risk") }, t(`risk.${risk}`) || risk);
+export function riskBadge(risk, reason) {
+  const title = reason ? `${t("plan.risk")}: ${reason}` : t("plan.risk");
+  return h(`span.badge.risk-${risk}`, { title }, t(`risk.${risk}`) || risk);
+}
+
+/** Why a step has its risk, and a line per look-alike character hiding in its arguments. */
+function stepNotes(s) {
+  const notes = [];
+  if (s.risk_reason) notes.push(h("p.muted.small.risk-reason", null, t("plan.riskReason", { reason: s.risk_reason })));
+  for (const w of s.warnings || []) {
+    notes.push(h("p.step-error.step-warning", { role: "note" }, icon("alert", 14), h("span", null, t("plan.lookalike", { what: w }))));
+  }
+  return notes;
+}
+
+/** "1 of 2 approvals: ana, luis" while a plan waits for several people. */
+function approvalsLine(run) {
+  const need = run.approvals_required || 1;
+  const got = run.approvals || [];
+  if (need <= 1 && !got.length) return null;
+  if (need <= 1 && run.status !== "draft") return null;
+  const names = got.map((a) => a.by).join(", ");
+  return h("div.card-meta.approvals", { dataset: { approvals: String(got.length), required: String(need) } },
+    h("strong", null, t("plan.approvals", { n: got.length, of: need })),
+    names ? ` · ${names}` : null);
 }
 
 /** `$ uname -a` for a command, compact JSON for anything else. */
@@ -81,8 +104,8 @@ function draftTable(run) {
     h("tbody", null, run.steps.map((s) => h("tr", null,
       h("td.num", { "data-label": "#" }, String(s.idx + 1)),
       h("td.op", null, h("span.svc", null, s.service), h("span.sep", null, "·"), h("span.opname", null, s.operation)),
-      h("td.args", null, h("code.args", { title: JSON.stringify(s.arguments, null, 2) }, argsText(s.arguments))),
-      h("td.risk", null, riskBadge(s.risk)))))));
+      h("td.args", null, h("code.args", { title: JSON.stringify(s.arguments, null, 2) }, argsText(s.arguments)), stepNotes(s)),
+      h("td.risk", null, riskBadge(s.risk, s.risk_reason)))))));
 }
 
 function stepList(run, ctx) {
@@ -95,7 +118,7 @@ function stepList(run, ctx) {
         h("span.step-op", null, h("span.svc", null, s.service), h("span.sep", null, "·"), h("span.opname", null, s.operation)),
         h("code.args.step-args", null, argsText(s.arguments)),
         h("span.step-meta", null,
-          riskBadge(s.risk),
+          riskBadge(s.risk, s.risk_reason),
           s.attempts > 1 ? h("span.muted.small", null, t("run.attempts", { n: s.attempts })) : null,
           h("span.step-status", { "aria-live": "polite" }, t(`step.${s.status}`)),
           s.duration_ms != null ? h("span.duration", null, duration(s.duration_ms)) : null)));
@@ -113,6 +136,7 @@ function stepList(run, ctx) {
       });
       row.append(det);
     }
+    if (s.warnings && s.warnings.length) row.append(...stepNotes(s).slice(s.risk_reason ? 1 : 0));
     return row;
   }));
 }
@@ -133,16 +157,21 @@ export function renderRunCard(run, ctx) {
   const done = run.steps.filter((s) => s.status === "done").length;
 
   card.append(h("header.card-head", null,
-    h("div.kicker", null, icon(planOnly ? "edit" : "play", 14), kicker),
+    h("div.kicker", null, icon(planOnly ? "edit" : "play", 14), kicker,
+      run.risk ? riskBadge(run.risk, t("plan.planRisk")) : null),
     statusPill(run)));
   card.append(h("h3.card-summary", null, renderInline(run.summary)));
 
   const meta = [];
   if (run.proposed_by) meta.push(t("plan.proposedBy", { who: run.proposed_by }));
+  if (run.proposed_for_name && run.proposed_for_name !== run.proposed_by) meta.push(t("plan.proposedFor", { who: run.proposed_for_name }));
   if (run.confirmed_by) meta.push(t("run.confirmedBy", { who: run.confirmed_by }));
   else if (run.approved_by_policy) meta.push(t("run.autoApproved"));
   if (isDraft && run.expires_at) meta.push(t("plan.expires", { when: relTime(run.expires_at) }));
   card.append(h("div.card-meta", { title: `${t("plan.hash")}: ${run.plan_hash}` }, meta.join(" · ")));
+  if (run.corrects) card.append(h("div.card-meta.corrects-note", null, t("plan.corrects", { n: run.corrects.index ?? "?" })));
+  const approvals = approvalsLine(run);
+  if (approvals) card.append(approvals);
 
   if (planOnly) card.append(draftTable(run));
   else {
@@ -160,7 +189,9 @@ export function renderRunCard(run, ctx) {
   const foot = h("footer.card-foot");
   if (isDraft) {
     if (ctx.canOperate) {
-      const confirm = h("button.btn.primary.js-confirm", { type: "button", disabled: busy }, icon("play", 14), busy === "confirm" ? t("plan.confirming") : t("plan.confirm"));
+      const several = (run.approvals_required || 1) > 1;
+      const label = busy === "confirm" ? t("plan.confirming") : several ? t("plan.approve") : t("plan.confirm");
+      const confirm = h("button.btn.primary.js-confirm", { type: "button", disabled: busy }, icon("play", 14), label);
       const cancel = h("button.btn.ghost.js-cancel", { type: "button", disabled: busy }, t("plan.cancel"));
       const edit = h("button.btn.subtle.js-edit", { type: "button", disabled: busy }, icon("edit", 14), t("plan.edit"));
       confirm.addEventListener("click", () => { disableAll(foot); ctx.actions.confirm(run); });

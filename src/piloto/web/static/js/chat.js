@@ -251,7 +251,10 @@ export class ChatView {
     this.cardCtx.busy.set(run.id, "confirm");
     this.renderCard(run);
     try {
-      this.upsertRun(await api.confirm(run.id, run.plan_hash));
+      const confirmed = await api.confirm(run.id, run.plan_hash);
+      // One approval of several leaves a draft: the buttons come back for the next person.
+      this.cardCtx.busy.delete(run.id);
+      this.upsertRun(confirmed);
     } catch (e) {
       await this.afterActionError(run, e);
     }

@@ -8,6 +8,7 @@ import { menuButton } from "./menu.js";
 import { ChatView } from "./chat.js";
 import { showSandboxNotice } from "./sandbox.js";
 import { openAddService, openServiceDetails, statusDot } from "./services.js";
+import { openProjectSettings } from "./settings.js";
 import { initTheme, cycleTheme, themeLabel, themeIcon } from "./theme.js";
 import { toast, toastError } from "./toast.js";
 
@@ -310,6 +311,7 @@ function renderSidebar() {
     const row = h("div.nav-row", null, link);
     if (can("operator")) {
       const items = [{ label: t("common.rename"), icon: "edit", onSelect: () => renameProject(p) }];
+      if (can("admin")) items.push({ label: t("settings.menu"), icon: "edit", onSelect: () => editProjectSettings(p) });
       if (can("admin")) items.push({ label: t("common.delete"), icon: "trash", danger: true, onSelect: () => deleteProject(p) });
       row.append(menuButton(t("nav.actions", { name: p.name }), items));
     }
@@ -411,6 +413,17 @@ async function renameProject(p) {
   state.projects = state.projects.map((x) => (x.id === res.id ? res : x));
   renderSidebar();
   renderTopbar();
+}
+
+function editProjectSettings(p) {
+  // The sidebar's menu may hold an older copy: show what was last saved.
+  openProjectSettings({
+    project: state.projects.find((x) => x.id === p.id) || p,
+    onSaved: (updated) => {
+      state.projects = state.projects.map((x) => (x.id === updated.id ? updated : x));
+      toast(t("settings.saved"), { kind: "success" });
+    },
+  });
 }
 
 async function deleteProject(p) {
