@@ -1,5 +1,6 @@
 """The toolbox's HTTP API through the real app in process (httpx ASGI transport)."""
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -94,7 +95,7 @@ async def test_blocked_command_is_refused_and_not_run(
     assert detail["reason"]
     response = await command(client, cmd="touch ran-anyway; rm -rf /")
     assert response.status_code == 403
-    assert not (workdir / "ran-anyway").exists()
+    assert not await asyncio.to_thread((workdir / "ran-anyway").exists)
 
 
 @pytest.mark.parametrize("path", ["/command", "/system/info"])
@@ -154,7 +155,7 @@ async def test_invalid_requests_are_422(client: httpx.AsyncClient, body: dict[st
 
 
 async def test_cwd_inside_the_workdir_works(client: httpx.AsyncClient, workdir: Path) -> None:
-    (workdir / "a" / "b").mkdir(parents=True)
+    await asyncio.to_thread((workdir / "a" / "b").mkdir, parents=True)
     for cwd in ("a/b", str(workdir / "a" / "b"), "a/../a/b"):
         body = (await command(client, cmd="pwd", cwd=cwd)).json()
         assert body["stdout"] == f"{workdir}/a/b\n"
@@ -164,7 +165,7 @@ async def test_cwd_escape_is_refused(
     client: httpx.AsyncClient, workdir: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside"
-    outside.mkdir()
+    await asyncio.to_thread(outside.mkdir)
     (workdir / "link-out").symlink_to(outside)
     for cwd in ("..", "../outside", "/etc", str(outside), "link-out", "link-out/.", "missing"):
         response = await command(client, cmd="pwd", cwd=cwd)

@@ -66,9 +66,10 @@ async def test_secrets_in_the_data_dir_cannot_be_read(data_dir: Path, kind: str)
         assert content not in result.stdout, name
         assert content not in result.stderr, name
         stolen = sandbox.workdir / f"stolen-{name}"
-        assert not await asyncio.to_thread(stolen.exists) or content not in stolen.read_text()
+        if await asyncio.to_thread(stolen.exists):
+            assert content not in await asyncio.to_thread(stolen.read_text)
     for name in SECRETS:  # and nothing was destroyed either
-        assert (data_dir / name).read_text() == SECRETS[name]
+        assert await asyncio.to_thread((data_dir / name).read_text) == SECRETS[name]
 
 
 async def test_secrets_cannot_be_deleted_or_replaced(data_dir: Path, kind: str) -> None:
@@ -79,15 +80,14 @@ async def test_secrets_cannot_be_deleted_or_replaced(data_dir: Path, kind: str) 
         sandbox, f"rm -f ../*; echo evil > ../secret.key; mv ../piloto.db . ; rm -rf {data_dir}"
     )
     for name, content in SECRETS.items():
-        assert (data_dir / name).read_text() == content
+        assert await asyncio.to_thread((data_dir / name).read_text) == content
 
 
 async def test_a_hidden_file_outside_the_data_dir(tmp_path: Path, kind: str) -> None:
     key = tmp_path / "elsewhere.key"
-    key.write_text("lonely-secret")
-    key.chmod(0o644)
+    await asyncio.to_thread(key.write_text, "lonely-secret")
     work = tmp_path / "work"
-    work.mkdir()
+    await asyncio.to_thread(work.mkdir)
     sandbox = await asyncio.to_thread(
         prepare_sandbox,
         ToolboxConfig(workdir=work, sandbox=kind, hidden_paths=(key,)),  # type: ignore[arg-type]

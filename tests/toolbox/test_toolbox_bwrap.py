@@ -55,7 +55,7 @@ async def test_deletion_outside_the_workdir_is_impossible(
     make_sandbox: MakeSandbox, canaries: list[Path]
 ) -> None:
     sandbox = await make_sandbox("bubblewrap")
-    (sandbox.workdir / "mine.txt").write_text("x")
+    await asyncio.to_thread((sandbox.workdir / "mine.txt").write_text, "x")
     targets = " ".join(f"'{c}' '{c.parent}'" for c in canaries)
     await run(sandbox, f"rm -rf {targets}; rm -rf $HOME/* /root/* /home/*; echo gone > /etc/x")
     for canary in canaries:
@@ -69,7 +69,7 @@ async def test_workdir_writable_rest_read_only(make_sandbox: MakeSandbox) -> Non
     sandbox = await make_sandbox("bubblewrap")
     code, out, _ = await run(sandbox, "echo data > f.txt && cat f.txt && mkdir -p d/e && echo ok")
     assert (code, out) == (0, "data\nok\n")
-    assert (sandbox.workdir / "f.txt").read_text() == "data\n"
+    assert await asyncio.to_thread((sandbox.workdir / "f.txt").read_text) == "data\n"
     code, _, err = await run(sandbox, "touch /usr/piloto-should-fail")
     assert code != 0 and "Read-only file system" in err
 

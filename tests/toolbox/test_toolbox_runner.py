@@ -110,7 +110,7 @@ async def test_commands_run_unprivileged_when_the_service_is_root(
     assert result.stdout == "65534\nwrote\n"
     assert "unprivileged user" in sandbox.protections
     assert "rlimit nproc" in sandbox.protections
-    assert (sandbox.workdir / "made-here").stat().st_uid == 65534
+    assert (await asyncio.to_thread((sandbox.workdir / "made-here").stat)).st_uid == 65534
 
 
 async def test_fork_bomb_is_contained(make_sandbox: MakeSandbox, kind: str) -> None:
@@ -131,7 +131,7 @@ async def test_fork_bomb_is_contained(make_sandbox: MakeSandbox, kind: str) -> N
 
 async def test_cwd_inside_the_workdir(make_sandbox: MakeSandbox, kind: str) -> None:
     sandbox = await make_sandbox(kind)
-    (sandbox.workdir / "sub").mkdir()
+    await asyncio.to_thread((sandbox.workdir / "sub").mkdir)
     result = await run_in_sandbox(
         sandbox, "pwd", cwd=sandbox.workdir / "sub", timeout_s=10, output_cap_bytes=1024
     )

@@ -49,12 +49,19 @@ async def test_an_admin_can_opt_in_to_unsandboxed_commands(
     assert await asyncio.to_thread(exists, workdir / "made")
 
 
-async def test_the_refusal_says_why_bubblewrap_is_missing(
-    make_client: MakeClient, tmp_path: Path
-) -> None:
+@pytest.fixture
+def failing_bwrap(tmp_path: Path) -> Path:
+    """A `bwrap` that fails as it does where user namespaces are not allowed."""
     fake = tmp_path / "bwrap"
     fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
     fake.chmod(0o755)
+    return fake
+
+
+async def test_the_refusal_says_why_bubblewrap_is_missing(
+    make_client: MakeClient, failing_bwrap: Path
+) -> None:
+    fake = failing_bwrap
     async with make_client(bwrap_path=str(fake)) as client:
         assert (await client.get("/health")).json()["commands"] == "read-only"
         response = await client.post("/command", json={"cmd": "touch x"})
