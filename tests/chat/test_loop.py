@@ -223,3 +223,50 @@ async def test_a_new_message_supersedes_the_follow_up(loop_world: World, llm: Sc
     contents = [m["content"] for m in await world.messages()]
     assert "Late answer about the run." not in contents
     assert contents[-1] == "It is noon."
+
+
+async def test_auto_approved_reads_loop_only_up_to_the_bound(
+    loop_world: World, llm: ScriptedLLM
+) -> None:
+    world = loop_world
+    resp = await world.client.patch(
+        f"/api/projects/{world.project_id}", json={"settings": {"auto_approve_reads": True}}
+    )
+    assert resp.status_code == 200, resp.text
+    read_plan = json.dumps(
+        {
+            "summary": "Look",
+            "steps": [{"service": "box", "operation": "system_info", "arguments": {}}],
+        }
+    )
+    # A model that always wants one more look: only the bound stops it.
+    llm.responder(lambda _: Reply(tool_calls=[("mcp_request", read_plan)]))
+    first = (await world.send("look at the host")).json()["run"]
+    assert first["status"] == "queued"  # auto-approved: a read the project opted into
+
+    async def limit_line() -> Any:
+        msgs = await world.messages()
+        return [m for m in msgs if (m.get("meta") or {}).get("kind") == "loop_limit"]
+
+    await until(limit_line, what="the loop's limit line")
+    await world.client.app.state.followups.wait_idle()  # type: ignore[attr-defined]
+    assert len(llm.requests) == 1 + 3  # the person's turn and PILOTO_LLM_MAX_AUTO_TURNS more
+    runs = [m for m in await world.messages() if (m.get("meta") or {}).get("kind") == "plan"]
+    assert len(runs) == 4
+
+
+async def test_a_runs_follow_up_is_answered_once(loop_world: World, llm: ScriptedLLM) -> None:
+    from piloto.chat.followup import after_run
+
+    world = loop_world
+    llm.push(Reply(tool_calls=[("mcp_request", plan("echo once"))]), Reply(text="Once."))
+    run = (await world.send("once")).json()["run"]
+    await world.send("yes")
+    await until(await answered(world, "Once."), what="the answer")
+    app = world.client.app  # type: ignore[attr-defined]
+    await app.state.followups.wait_idle()
+    # Another instance (or a duplicate notice) asking again finds it claimed.
+    await after_run(app.state.chat, run["id"])
+    await after_run(app.state.chat, run["id"])
+    assert len(llm.requests) == 2
+    assert [m["content"] for m in await world.messages()].count("Once.") == 1

@@ -387,3 +387,52 @@ def test_every_kind_has_english_and_spanish_messages() -> None:
         "for a slow local model."
     )
     assert ModelError("rate_limited", status=429).message().endswith("Try again in a moment.")
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (Reply(text="half an ans", fault="cut"), "cut"),
+        (Reply(tool_calls=[("mcp_request", PLAN_ARGS)], fault="cut_tool"), "cut_tool_call"),
+        (Reply(text="whole", fault="json_200"), "not_stream"),
+        (Reply(text="whole", fault="html_200"), "not_stream"),
+        (Reply(text="whole", fault="empty_choices"), "empty"),
+    ],
+)
+async def test_broken_streams_raise_incomplete(
+    make_client: MakeClient, llm: ScriptedLLM, reply: Reply, reason: str
+) -> None:
+    client = await make_client(stream=True)
+    llm.push(reply)
+    with pytest.raises(ModelError) as info:
+        await client.complete(MESSAGES, tools=[TOOL])
+    assert info.value.kind == "incomplete" and info.value.reason == reason
+    assert info.value.partial == ("half an ans" if reason == "cut" else "")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_tool_call_cut_by_the_length_limit_is_refused(
+    make_client: MakeClient, llm: ScriptedLLM, stream: bool
+) -> None:
+    client = await make_client(stream=stream)
+    llm.push(Reply(tool_calls=[("mcp_request", PLAN_ARGS[:40])], finish_reason="length"))
+    with pytest.raises(ModelError) as info:
+        await client.complete(MESSAGES, tools=[TOOL])
+    assert info.value.reason == "cut_tool_call"
+
+
+async def test_finished_stream_without_done_is_whole(
+    make_client: MakeClient, llm: ScriptedLLM
+) -> None:
+    client = await make_client(stream=True)
+    llm.push(Reply(text="complete answer", fault="no_done"))
+    assert (await client.complete(MESSAGES)).text == "complete answer"
+
+
+async def test_model_per_call_and_listing(make_client: MakeClient, llm: ScriptedLLM) -> None:
+    client = await make_client()
+    llm.push(Reply(text="a"))
+    await client.complete(MESSAGES, model="other-model")
+    assert llm.requests[-1]["model"] == "other-model"
+    assert await client.list_models() == ["scripted"]
+    assert await client.list_models() == ["scripted"]  # cached
