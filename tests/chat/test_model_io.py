@@ -172,3 +172,19 @@ async def test_catalogue_text_from_a_service_is_fenced_data(
         if " — «" in line:
             summary = line.split(" — «", 1)[1]
             assert "»" in summary and len(summary.split("»")[0]) <= 120
+
+
+async def test_text_calls_get_distinct_ids_in_the_history(
+    loop_world: World, llm: ScriptedLLM
+) -> None:
+    call = f'<tool_call>{{"name": "mcp_request", "arguments": {PLAN}}}</tool_call>'
+    llm.push(Reply(text=call), Reply(text=call), Reply(text="ok"))
+    await loop_world.send("disks?")
+    await loop_world.send("disks again?")
+    await loop_world.send("thanks")
+    sent = llm.requests[-1]["messages"]
+    ids = [tc["id"] for m in sent for tc in m.get("tool_calls") or ()]
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert all(len(i) == 9 and i.isalnum() for i in ids)  # Mistral's templates demand this
+    answered = [m["tool_call_id"] for m in sent if m["role"] == "tool"]
+    assert answered == ids

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import secrets
+import string
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -285,7 +288,8 @@ async def _record_call(
 ) -> None:
     """Remember the tool call(s) a plan answers, so its end can be answered in kind."""
     recorded = [
-        {"id": c.id, "name": TOOL_NAME, "arguments": _canonical(c.arguments)} for c in calls
+        {"id": _call_id(c.id), "name": TOOL_NAME, "arguments": _canonical(c.arguments)}
+        for c in calls
     ]
     async with deps.db.write() as conn:
         await repo.add_plan_call(
@@ -296,6 +300,20 @@ async def _record_call(
     if now_run.status in ENDED and deps.schedule_followup is not None:
         # An auto-approved plan can end before this record exists; its end found none.
         deps.schedule_followup(run.id)
+
+
+def _call_id(given: str) -> str:
+    """The call's id for the history: the model's own, unless it may repeat in this chat.
+
+    Text calls and servers that number calls ("call_0") reuse ids from turn to turn; fresh
+    ones are 9 letters and digits, the only shape Mistral's templates accept.
+    """
+    if len(given) >= 9 and given.isascii() and not re.fullmatch(r"call_(text_)?\d+", given):
+        return given
+    return "".join(secrets.choice(_ID_CHARS) for _ in range(9))
+
+
+_ID_CHARS = string.ascii_letters + string.digits
 
 
 def _canonical(raw: str) -> str:
