@@ -32,6 +32,11 @@ Piloto's bundled tool service: facts about the host and sandboxed shell commands
 tells what protects commands but nothing about the host. `/system/info` and `/command` need
 `Authorization: Bearer TOKEN` when the service has a token (it must, unless bound to loopback).
 `/command` does not honour `Idempotency-Key`: a retried call runs the command again.
+
+Commands run in bubblewrap where it works: a read-only system, a private size-capped `/tmp`, the
+work directory with a disk quota, Piloto's data out of sight, no network unless configured.
+Where it cannot run, only commands the policy rates `read` run (403 `sandbox_required` for the
+rest) unless the toolbox was started with `--unsandboxed`; `/health` says which (`commands`).
 """
 
 

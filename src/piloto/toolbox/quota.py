@@ -56,6 +56,8 @@ def fsize_for(used: int, quota: int, ceiling: int) -> int:
 
 async def watch(root: Path, quota: int, over: Callable[[int], None]) -> None:
     """Measure `root` until cancelled; call `over(used)` once when it passes `quota`."""
+    # The caller has just measured: most commands end before a second look is due.
+    await asyncio.sleep(_MIN_INTERVAL_S)
     while True:
         started = time.monotonic()
         used = await asyncio.to_thread(usage_bytes, root)
