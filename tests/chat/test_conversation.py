@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import ADMIN_TOKEN
+from tests.support.waits import eventually
 from tests.support.world import World, make_world, toolbox
 
 from piloto.app import create_app
@@ -186,8 +187,9 @@ async def test_same_idempotency_key_while_in_progress_is_409(
     world: World, llm: ScriptedLLM
 ) -> None:
     llm.push(Reply(text="slow answer", delay_s=1.0))
+    asked = len(llm.requests)
     first = asyncio.create_task(world.send("status?", **{"Idempotency-Key": "busy-1"}))
-    await asyncio.sleep(0.3)
+    await eventually(lambda: len(llm.requests) > asked, "the first send to reach the model")
     second = await world.send("status?", **{"Idempotency-Key": "busy-1"})
     assert second.status_code == 409 and second.json()["code"] == "idempotency_in_progress"
     done = await first

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from tests.conftest import ADMIN_TOKEN
 from tests.support.live import live_server
+from tests.support.waits import WAIT_S
 
 from piloto.settings import Settings
 
@@ -22,9 +23,14 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 async def read_events(
-    client: httpx.AsyncClient, url: str, count: int, headers: dict[str, str] | None = None
+    client: httpx.AsyncClient,
+    url: str,
+    count: int,
+    headers: dict[str, str] | None = None,
+    first: asyncio.Event | None = None,
 ) -> list[dict[str, str]]:
-    """Read ``count`` SSE events from ``url`` (bounded by a deadline)."""
+    """Read ``count`` SSE events from ``url`` (bounded by a deadline); ``first`` is set when
+    the first arrives (the stream is then open and caught up)."""
     events: list[dict[str, str]] = []
     current: dict[str, str] = {}
     async with (
@@ -36,6 +42,8 @@ async def read_events(
             if not line:
                 if "data" in current:
                     events.append(current)
+                    if first is not None:
+                        first.set()
                     if len(events) >= count:
                         return events
                 current = {}
@@ -54,9 +62,15 @@ async def test_sse_delivers_and_resumes(settings: Settings) -> None:
     ):
         pid = (await client.post("/api/projects", json={"name": "P"})).json()["id"]
         cid = (await client.post("/api/chats", json={"project_id": pid, "title": "c"})).json()["id"]
-        reader = asyncio.create_task(read_events(client, f"/api/chats/{cid}/events", 3))
-        await asyncio.sleep(0.3)
-        for i in range(3):
+        await client.post("/api/send", json={"chat_id": cid, "text": "/help 0"})
+        first = asyncio.Event()
+        reader = asyncio.create_task(
+            read_events(client, f"/api/chats/{cid}/events", 3, first=first)
+        )
+        # Once the stored event is replayed, the stream is live: the next ones must arrive live.
+        async with asyncio.timeout(WAIT_S):
+            await first.wait()
+        for i in (1, 2):
             await client.post("/api/send", json={"chat_id": cid, "text": f"/help {i}"})
         events = await reader
         assert [e["event"] for e in events] == ["message"] * 3
