@@ -330,7 +330,7 @@ def cloud(cmd: SimpleCommand) -> Effect:
         "stop",
     )
     if any(a.startswith(destroys) for a in args):
-        return destructive(cmd, "delete")
+        return destructive(cmd, "destroy")
     reads = ("describe", "list", "get", "show", "ls", "whoami", "version", "info")
     verbs = [a for a in args if not a.startswith(("s3://", "gs://", "arn:"))]
     if verbs and any(v.startswith(reads) for v in verbs[1:] or verbs):

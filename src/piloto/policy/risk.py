@@ -6,7 +6,15 @@ import posixpath
 import re
 from collections.abc import Sequence
 
-from piloto.policy import effects_apps, effects_code, effects_data, effects_system, paths, readers
+from piloto.policy import (
+    effects_apps,
+    effects_code,
+    effects_data,
+    effects_system,
+    effects_tools,
+    paths,
+    readers,
+)
 from piloto.policy.effect import Effect, destructive, read, words, worst, write
 from piloto.policy.models import Risk, SimpleCommand
 
@@ -85,6 +93,7 @@ def _program(cmd: SimpleCommand, records: Sequence[SimpleCommand], index: int) -
         or effects_code.classifier_for(name)
         or effects_apps.CLASSIFIERS.get(name)
         or effects_data.CLASSIFIERS.get(name)
+        or effects_tools.CLASSIFIERS.get(name)
     )
     if found is not None:
         return found(cmd)
@@ -92,7 +101,7 @@ def _program(cmd: SimpleCommand, records: Sequence[SimpleCommand], index: int) -
         return read(cmd)
     if name in readers.WRITE:
         return _copy_effect(cmd)
-    return write(cmd, "unknown")
+    return effects_tools.unknown(cmd)
 
 
 def _copy_effect(cmd: SimpleCommand) -> Effect:

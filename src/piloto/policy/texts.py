@@ -20,6 +20,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "container": ("changes containers or the cluster", "cambia contenedores o el clúster"),
     "delete": ("deletes files", "borra archivos"),
+    "destroy": ("deletes, stops or removes something", "borra, detiene o elimina algo"),
+    "security": (
+        "turns off or weakens security controls",
+        "desactiva o debilita controles de seguridad",
+    ),
     "truncate": ("empties files", "vacía archivos"),
     "kill": ("kills processes", "mata procesos"),
     "service-stop": ("stops or restarts services", "detiene o reinicia servicios"),
