@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from piloto import __version__
+from piloto.audit.anchor import configure_audit
 from piloto.audit.router import router as audit_router
 from piloto.auth.router import router as auth_router
 from piloto.auth.tokens import ensure_admin
@@ -32,8 +33,9 @@ from piloto.errors import PilotoError
 from piloto.events.pg_listener import PgListener
 from piloto.llm import OpenAIChatClient
 from piloto.logs import request_id_var
-from piloto.metrics import refresh_gauges, render
-from piloto.middleware import RequestIdMiddleware
+from piloto.metrics import check_metrics_access, refresh_gauges, render
+from piloto.logs import install_secret_filter
+from piloto.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from piloto.plans.router import router as runs_router
 from piloto.plans.service import expire_drafts
 from piloto.projects.router import router as projects_router
@@ -48,6 +50,8 @@ from piloto.store.eventlog import NOTIFY_CHANNEL
 
 log = logging.getLogger("piloto.app")
 STATIC = Path(__file__).parent / "web" / "static"
+# Routes whose body may carry a whole OpenAPI document (PILOTO_MAX_DOCUMENT_BYTES).
+DOCUMENT_ROUTES = frozenset({("POST", "/api/services"), ("POST", "/api/services/import")})
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -69,8 +73,18 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="A self-hosted operations copilot: chat, plans a person confirms, a runner.",
         lifespan=lifespan,
+        # No /docs or /redoc: FastAPI's pages load Swagger UI from a CDN, which breaks offline
+        # and the CSP; /openapi.json stays for tools that render it locally.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        large_bytes=max(settings.max_document_bytes, settings.max_body_bytes),
+        large=DOCUMENT_ROUTES,
+    )
     app.add_middleware(RequestIdMiddleware)
     if settings.cors_origins:
         app.add_middleware(
@@ -116,8 +130,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        """Prometheus metrics (counts and durations only; no secrets)."""
+        """Prometheus metrics (counts and durations only); needs a token unless made public."""
         db: Database = request.app.state.db
+        if not settings.metrics_public:
+            await check_metrics_access(request, db, settings)
         async with db.read() as conn:
             await refresh_gauges(conn)
         return Response(render(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -146,6 +162,12 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     db = Database(url)
     stack.push_async_callback(db.dispose)
     app.state.db = db
+    box = SecretBox.from_settings(
+        settings.secret_key.get_secret_value() if settings.secret_key else None,
+        settings.data_dir,
+    )
+    # Before anything appends to the audit trail: the chain is keyed from the secret key.
+    configure_audit(db.engine, key=box.derive("audit"), data_dir=settings.data_dir)
     if db.dialect == "postgresql":
         listener = PgListener(
             sync_url(url).replace("postgresql+psycopg://", "postgresql://", 1),
@@ -170,16 +192,15 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
         )
     registry = ServiceRegistry(
         db=db,
-        box=SecretBox.from_settings(
-            settings.secret_key.get_secret_value() if settings.secret_key else None,
-            settings.data_dir,
-        ),
+        box=box,
         net=NetPolicy(
             allow_loopback=settings.net_allow_loopback, allow_private=settings.net_allow_private
         ),
         max_bytes=settings.invoke_max_bytes,
+        secrets=process_secrets(settings),
     )
     stack.push_async_callback(registry.aclose)
+    stack.callback(install_secret_filter(process_secrets(settings)))
     app.state.registry = registry
     model = build_model(settings)
     if model is not None:
@@ -207,6 +228,15 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
         app.state.runner = runner
     maintenance = asyncio.create_task(_maintenance(db, registry, settings))
     stack.callback(maintenance.cancel)
+
+
+def process_secrets(settings: Settings) -> list[str]:
+    """The instance's own secret values, redacted from results and logs."""
+    held = (
+        settings.llm_api_key, settings.admin_token, settings.toolbox_token,
+        settings.metrics_token, settings.secret_key,
+    )  # fmt: skip
+    return [s.get_secret_value() for s in held if s is not None and s.get_secret_value()]
 
 
 def build_model(settings: Settings) -> OpenAIChatClient | None:

@@ -7,7 +7,10 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from piloto.redact import Redactor
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -44,7 +47,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STD and not key.startswith("_"):
                 out[key] = value
-        if record.exc_info:
+        if record.exc_text:  # already formatted (and redacted) by SecretFilter
+            out["exc"] = record.exc_text
+        elif record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
 
@@ -60,6 +65,45 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").handlers[:] = []
     logging.getLogger("uvicorn").handlers[:] = []
+
+
+class SecretFilter(logging.Filter):
+    """Replaces the process's known secrets in a record's message, arguments and extra fields."""
+
+    def __init__(self, values: Iterable[str]) -> None:
+        super().__init__()
+        self.redactor = Redactor(values)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.redactor:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is logging's problem, not ours
+            return True
+        record.msg, record.args = self.redactor.text(message), None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STD and not key.startswith("_") and isinstance(value, str | dict | list):
+                setattr(record, key, self.redactor.value(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redactor.text(record.exc_text)
+        return True
+
+
+def install_secret_filter(values: Iterable[str]) -> Callable[[], None]:
+    """Redact ``values`` from every line the root logger's handlers write; returns an undo."""
+    secret_filter = SecretFilter([v for v in values if v])
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(secret_filter)
+
+    def remove() -> None:
+        for handler in handlers:
+            handler.removeFilter(secret_filter)
+
+    return remove
 
 
 def monotonic_ms(start: float) -> int:

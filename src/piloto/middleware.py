@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -56,3 +57,103 @@ class RequestIdMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+class BodyLimitMiddleware:
+    """Answers 413 once a request body passes its limit, counting while it streams in.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read; a chunked
+    or lying body is cut off at the first chunk past the limit (never buffered whole).
+    ``large`` names (method, path) pairs that take the larger document limit.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        large_bytes: int,
+        large: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.large_bytes = large_bytes
+        self.large = large
+
+    def _limit(self, scope: Scope) -> int:
+        key = (scope["method"], scope["path"].rstrip("/"))
+        return self.large_bytes if key in self.large else self.max_bytes
+
+    async def _refuse(self, send: Send, limit: int) -> None:
+        body = json.dumps(
+            {
+                "detail": f"The request body is larger than the {_mib(limit)} limit. "
+                "Send less, or ask the administrator to raise PILOTO_MAX_BODY_BYTES "
+                "(PILOTO_MAX_DOCUMENT_BYTES for OpenAPI documents).",
+                "code": "too_large",
+                "request_id": request_id_var.get(),
+                "limit_bytes": limit,
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope)
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
+            return
+        state = {"seen": 0, "over": False, "started": False}
+
+        async def counted_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["seen"] += len(message.get("body", b""))
+                if state["seen"] > limit:
+                    state["over"] = True
+                    # The app stops reading here; send_checked swaps its answer for the 413.
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def send_checked(message: Message) -> None:
+            if state["over"]:
+                if message["type"] == "http.response.start" and not state["started"]:
+                    state["started"] = True
+                    await self._refuse(send, limit)
+                return
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, send_checked)
+        except BodyTooLarge:
+            if not state["started"]:
+                state["started"] = True
+                await self._refuse(send, limit)
+
+
+class BodyTooLarge(Exception):
+    """The request body passed its limit while being read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over {limit} bytes")
+        self.limit = limit

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     net_allow_loopback: bool = True
     net_allow_private: bool = True
     invoke_max_bytes: int = 1024 * 1024
+    # HTTP edges: request body limits (413 beyond), who may scrape /metrics.
+    max_body_bytes: int = 1024 * 1024
+    max_document_bytes: int = 32 * 1024 * 1024
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+    toolbox_token: SecretStr | None = None  # redacted from results and logs when set
 
     session_ttl: int = 7 * 24 * 3600
 

@@ -227,7 +227,7 @@ async def test_unkeyed_records_from_before_still_verify(database_url: str, tmp_p
     from piloto.store import migrate
 
     await asyncio.to_thread(migrate.upgrade, database_url)
-    db = Database(database_url)
+    db = await asyncio.to_thread(Database, database_url)  # the engine checks the path on disk
     try:
         for i in range(2):
             async with db.write() as conn:

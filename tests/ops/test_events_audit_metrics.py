@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, make_token
 from tests.support.live import live_server
 from tests.support.waits import WAIT_S
 
@@ -153,7 +153,12 @@ async def test_audit_api_and_tamper_detection(
 async def test_metrics_scrape(
     app_client: httpx.AsyncClient, anon_client: httpx.AsyncClient
 ) -> None:
-    resp = await anon_client.get("/metrics")
+    refused = await anon_client.get("/metrics")
+    assert refused.status_code == 401 and "PILOTO_METRICS_TOKEN" in refused.json()["detail"]
+    viewer = await make_token(app_client, "viewer")
+    as_viewer = await anon_client.get("/metrics", headers={"Authorization": f"Bearer {viewer}"})
+    assert as_viewer.status_code == 403
+    resp = await app_client.get("/metrics")  # the admin's token
     assert resp.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(resp.text)}
     for name in (

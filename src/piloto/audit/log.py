@@ -6,6 +6,7 @@ only at the start of the chain: an unkeyed record after a keyed one is a rewrite
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -193,7 +194,7 @@ async def verify_chain(conn: AsyncConnection) -> VerifyResult:
         return _fail(count, None, problem)
     if config.head_file is not None:
         try:
-            mirrored = read_head_file(config.head_file)
+            mirrored = await asyncio.to_thread(read_head_file, config.head_file)
         except (ValueError, KeyError, OSError) as exc:
             return _fail(count, None, f"the head file {config.head_file} is unreadable ({exc})")
         if mirrored is not None:

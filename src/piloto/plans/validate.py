@@ -43,9 +43,8 @@ class PlanInvalid(Invalid):
 
 
 def is_command_operation(spec: OperationSpec) -> bool:
-    """A toolbox-style ``/command`` operation whose body carries ``cmd``."""
-    props = (spec.body_schema or {}).get("properties") or {}
-    return spec.path.rstrip("/").endswith("/command") and "cmd" in props
+    """An operation with a command field (the toolbox's ``cmd``, an MCP tool's ``command``)."""
+    return spec.command_field is not None
 
 
 def command_limits(settings: ProjectSettings) -> CommandLimits:
@@ -54,12 +53,20 @@ def command_limits(settings: ProjectSettings) -> CommandLimits:
     return CommandLimits(allowlist=allow, max_length=settings.max_command_length)
 
 
-def command_of(arguments: Mapping[str, Any]) -> str | None:
-    """The shell command in a step's arguments (``cmd`` or ``body.cmd``)."""
-    cmd = arguments.get("cmd")
-    if cmd is None and isinstance(arguments.get("body"), Mapping):
-        cmd = arguments["body"].get("cmd")
-    return cmd if isinstance(cmd, str) else None
+COMMAND_FIELDS = ("cmd", "command", "script", "shell")
+
+
+def command_of(arguments: Mapping[str, Any], field: str | None = None) -> str | None:
+    """The shell command in a step's arguments: the operation's command field (``cmd`` or
+    ``body.cmd``); without a field, the first of the names command fields use."""
+    body = arguments.get("body")
+    for name in (field,) if field else COMMAND_FIELDS:
+        cmd = arguments.get(name)
+        if cmd is None and isinstance(body, Mapping):
+            cmd = body.get(name)
+        if cmd is not None:
+            return cmd if isinstance(cmd, str) else None
+    return None
 
 
 def strings_in(value: Any, path: str = "") -> list[tuple[str, str]]:
@@ -164,7 +171,7 @@ async def check_plan(
         risk = resolved.operation.risk
         reason = operation_reason(resolved, lang)
         if is_cmd:
-            cmd = command_of(arguments) or ""
+            cmd = command_of(arguments, spec.command_field) or ""
             decision = check_command(cmd, limits)
             if not decision.allowed:
                 problems.append(f"step {n}: {decision.reason}")

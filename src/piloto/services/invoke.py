@@ -22,7 +22,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +41,21 @@ _TYPE_NAMES = {
     "boolean": "true or false", "array": "a list", "object": "an object", "null": "null",
 }  # fmt: skip
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Headers Piloto (or the HTTP layer) sets itself: never an argument the model can fill in.
+RESERVED_HEADERS = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer",
+    "keep-alive", "expect", "idempotency-key",
+})  # fmt: skip
+
+
+def is_reserved_header(name: str, credential_headers: Iterable[str] = ()) -> bool:
+    """Whether a header parameter must never be set from arguments (hop-by-hop, credentials)."""
+    lowered = name.strip().lower()
+    return (
+        lowered in RESERVED_HEADERS
+        or lowered.startswith("proxy-")
+        or lowered in {c.strip().lower() for c in credential_headers}
+    )
 
 
 class InvalidArguments(ValueError):
@@ -135,9 +150,10 @@ def _is_object_schema(schema: Mapping[str, Any] | None) -> bool:
 
 
 def build_request(
-    op: OperationSpec, arguments: Mapping[str, Any]
+    op: OperationSpec, arguments: Mapping[str, Any], *, credential_headers: Iterable[str] = ()
 ) -> tuple[str, dict[str, Any], dict[str, str], Any]:
     """Validate arguments and map them to (encoded path, query, headers, body); no I/O."""
+    credential_headers = tuple(credential_headers)
     if not isinstance(arguments, Mapping):
         raise InvalidArguments("arguments must be a JSON object")
     problems: list[str] = []
@@ -189,6 +205,11 @@ def build_request(
         problems.append(f"missing required argument `{missing}`")
     headers: dict[str, str] = {}
     for param, value in by_location.get("header", []):
+        if is_reserved_header(param.name, credential_headers):
+            problems.append(
+                f"`{param.name}` is a header Piloto sets itself; it cannot be an argument"
+            )
+            continue
         text = _scalar(value)
         if any(c in text for c in "\r\n\x00"):
             problems.append(f"`{param.name}` cannot contain line breaks")
@@ -197,7 +218,9 @@ def build_request(
         f"{quote(p.name, safe='')}={quote(_scalar(v), safe='')}"
         for p, v in by_location.get("cookie", [])
     ]
-    if cookies:
+    if cookies and is_reserved_header("Cookie", credential_headers):
+        problems.append("cookies are this service's credentials; they cannot be arguments")
+    elif cookies:
         headers["Cookie"] = "; ".join(cookies)
     if problems:
         raise InvalidArguments("; ".join(problems))
@@ -226,8 +249,10 @@ async def send_capped(
     origin_url: str,
     max_bytes: int,
     max_redirects: int = 5,
+    base_url: str | None = None,
 ) -> Fetched:
-    """Send, following redirects only within ``origin_url``'s origin, reading ≤ max_bytes."""
+    """Send, following redirects only within ``origin_url``'s origin (and under ``base_url``'s
+    path when given), reading ≤ max_bytes."""
     for _ in range(max_redirects + 1):
         response = await client.send(request, stream=True)
         try:
@@ -242,6 +267,11 @@ async def send_capped(
                     raise RedirectRefused(
                         "refused: the service redirected to another host "
                         f"({describe_origin(str(target))})"
+                    )
+                if base_url is not None and not _under_base(target, base_url):
+                    raise RedirectRefused(
+                        "refused: the service redirected outside its registered base path "
+                        f"({target.path})"
                     )
                 method, content = request.method, request.content
                 headers = httpx.Headers(request.headers)
@@ -283,6 +313,20 @@ def _decode_body(fetched: Fetched) -> Any:
         if fetched.truncated:  # the cap may have cut a character in two
             return fetched.content.decode("utf-8", "replace")
         return f"<{len(fetched.content)} bytes of {content_type or 'binary data'}>"
+
+
+def _base_path(base_url: str) -> bytes:
+    return httpx.URL(base_url.rstrip("/") + "/").raw_path.split(b"?")[0]
+
+
+def _under_base(url: httpx.URL, base_url: str) -> bool:
+    """Whether ``url``'s path is the base URL's path or below it (no dot segments)."""
+    path = url.raw_path.split(b"?")[0]
+    segments = path.split(b"/")
+    if b"." in segments or b".." in segments or b"%2e" in path.lower():
+        return False
+    base = _base_path(base_url)
+    return (path + b"/").startswith(base) if not path.endswith(b"/") else path.startswith(base)
 
 
 def _join(base_url: str, path: str) -> str:
@@ -340,7 +384,9 @@ async def invoke_http(
     max_redirects: int = 5,
 ) -> InvokeResult:
     """Call one operation; raises InvalidArguments before any I/O, else returns a result."""
-    path, query, param_headers, body = build_request(op, arguments)
+    path, query, param_headers, body = build_request(
+        op, arguments, credential_headers=target.headers.keys()
+    )
     url = _join(target.base_url, path)
     extra = _body_kwargs(op, body)
     headers = httpx.Headers(
@@ -361,7 +407,7 @@ async def invoke_http(
             )
             fetched = await send_capped(
                 client, request, origin_url=url, max_bytes=target.max_bytes,
-                max_redirects=max_redirects,
+                max_redirects=max_redirects, base_url=target.base_url,
             )  # fmt: skip
         status, nbytes = fetched.status_code, len(fetched.content)
         ok = 200 <= status < 300

@@ -40,6 +40,9 @@ class OperationSpec(BaseModel):
     body_media_type: str | None = None
     risk: Risk
     idempotent: bool
+    # The argument (a body property) that carries a shell command: every value there passes
+    # the command policy, which decides the step's risk (invariant 4).
+    command_field: str | None = None
 
 
 class ParsedSpec(BaseModel):

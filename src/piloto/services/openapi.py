@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 import yaml
@@ -357,17 +357,38 @@ def _pick_media(content: Any) -> tuple[str, Any] | None:
 
 
 def _risk(method: str, op: dict[str, Any], where: str) -> Risk:
-    override = op.get("x-piloto-risk")
-    if override is not None:
-        for risk in _RISKS:
-            if override == risk:
-                return risk
+    """The method's risk, raised (never lowered) by the document's ``x-piloto-risk``.
+
+    A service describes itself: it may say an operation is riskier than its method, never
+    that a POST is a read; only an admin's override can lower a risk.
+    """
+    default: Risk = "read" if method in _READ_METHODS else "write"
+    if method == "DELETE" or op.get("x-piloto-destructive") is True:
+        default = "destructive"
+    declared = op.get("x-piloto-risk")
+    if declared is None:
+        return default
+    if declared not in _RISKS:
         raise SpecError(
             "x-piloto-risk must be read, write or destructive", where=where + "/x-piloto-risk"
         )
-    if method in _READ_METHODS:
-        return "read"
-    return "destructive" if method == "DELETE" else "write"
+    return max(default, declared, key=_RISKS.index)
+
+
+def _command_field(
+    op: dict[str, Any], body_schema: dict[str, Any] | None, where: str
+) -> str | None:
+    """The body property ``x-piloto-command-field`` names as carrying a shell command."""
+    field = op.get("x-piloto-command-field")
+    if field is None:
+        return None
+    props = (body_schema or {}).get("properties") or {}
+    if not isinstance(field, str) or field not in props:
+        raise SpecError(
+            "x-piloto-command-field must name a property of the request body",
+            where=where + "/x-piloto-command-field",
+        )
+    return field
 
 
 def _operation(
@@ -444,6 +465,7 @@ def _operation(
         body_media_type=media if body_schema is not None else None,
         risk=_risk(method, op, where),
         idempotent=method in _READ_METHODS,
+        command_field=_command_field(op, body_schema, where),
     )
 
 
@@ -537,8 +559,9 @@ def parse_openapi(
 
 
 def call_base_url(registered_base_url: str, spec: ParsedSpec) -> str:
-    """The base URL calls go to: the document's server if on the registered origin, else the
-    registered base URL (a document never moves calls to another host)."""
+    """The base URL calls go to: the document's server when it is on the registered origin
+    and under the registered path, else the registered base URL (a document never moves
+    calls to another host, nor out of the path the admin registered)."""
     base = normalize_base_url(registered_base_url)
     server = spec.server_url
     if server is None:
@@ -549,7 +572,14 @@ def call_base_url(registered_base_url: str, spec: ParsedSpec) -> str:
         candidate = normalize_base_url(server)
     except ValueError:
         return base
-    return candidate if same_origin(candidate, base) else base
+    if not same_origin(candidate, base):
+        return base
+    base_path = urlsplit(base).path.rstrip("/") + "/"
+    candidate_path = urlsplit(candidate).path.rstrip("/") + "/"
+    segments = candidate_path.split("/")
+    if "." in segments or ".." in segments or not candidate_path.startswith(base_path):
+        return base
+    return candidate
 
 
 # --- discovery -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,16 @@ import httpx
 from piloto.audit.log import append_audit
 from piloto.errors import Forbidden, Invalid, NotFound
 from piloto.projects.repo import get_project
+from piloto.redact import Redactor
 from piloto.services import repo
 from piloto.services.crypto import SecretBox
-from piloto.services.invoke import HttpTarget, InvalidArguments, build_request, invoke_http
+from piloto.services.invoke import (
+    HttpTarget,
+    InvalidArguments,
+    build_request,
+    invoke_http,
+    is_reserved_header,
+)
 from piloto.services.mcp_client import McpConfig, McpPool, McpUnavailable
 from piloto.services.models import InvokeResult, OperationSpec
 from piloto.services.netguard import (
@@ -30,9 +37,15 @@ from piloto.services.netguard import (
     guarded_client,
     parse_host_literal,
 )
-from piloto.services.openapi import DiscoveryError, SpecError, discover_openapi, parse_openapi
+from piloto.services.openapi import (
+    DiscoveryError,
+    SpecError,
+    call_base_url,
+    discover_openapi,
+    parse_openapi,
+)
 from piloto.services.records import Operation, Service, ServiceIn
-from piloto.services.urls import normalize_base_url, origin, same_origin
+from piloto.services.urls import normalize_base_url, origin
 from piloto.store.db import Database
 
 log = logging.getLogger("piloto.services")
@@ -52,12 +65,21 @@ class ServiceRegistry:
     """Owns the HTTP client and the MCP sessions; every call re-checks the allowlist."""
 
     def __init__(
-        self, *, db: Database, box: SecretBox, net: NetPolicy, max_bytes: int = 1024 * 1024
+        self,
+        *,
+        db: Database,
+        box: SecretBox,
+        net: NetPolicy,
+        max_bytes: int = 1024 * 1024,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.db = db
         self.box = box
         self.net = net
         self.max_bytes = max_bytes
+        # The process's own secrets (model key, admin and toolbox tokens): redacted from every
+        # result too, since a tool (``env``, a debug endpoint) may print them.
+        self.secrets = tuple(s for s in secrets if s)
         self.http = guarded_client(net, timeout=30.0)
         # The same network policy for MCP over HTTP as for OpenAPI calls.
         self.mcp = McpPool(policy=net)
@@ -220,11 +242,16 @@ class ServiceRegistry:
             doc_url, spec = await discover_openapi(
                 svc.base_url, client=self.http, doc_url=svc.doc_url, headers=headers
             )
-        call_base = svc.base_url
-        # A document may name its own server; follow it only on the registered origin.
-        if spec.server_url and same_origin(spec.server_url, svc.base_url):
-            call_base = spec.server_url.rstrip("/")
-        return call_base, doc_url, spec.operations, spec.title
+        # A document may name its own server; follow it only on the registered origin and
+        # under the registered path (a document never widens where calls may go).
+        call_base = call_base_url(svc.base_url, spec)
+        credential_names = list(headers)
+        return (
+            call_base,
+            doc_url,
+            [without_reserved_headers(op, credential_names) for op in spec.operations],
+            spec.title,
+        )
 
     async def retry_offline(self) -> None:
         """Try again every service left offline (called periodically)."""
@@ -257,12 +284,15 @@ class ServiceRegistry:
         return Resolved(row.service, op, op.spec, row.credentials_enc)
 
     def check_arguments(self, resolved: Resolved, arguments: Mapping[str, Any]) -> None:
-        """Validate arguments against the operation's schema (no I/O)."""
+        """Validate arguments against the operation's schema, at proposal (no I/O)."""
         if resolved.service.kind == "openapi":
+            headers, _ = self._split(resolved.credentials_enc)
             try:
-                build_request(resolved.spec, arguments)
+                build_request(resolved.spec, arguments, credential_headers=headers.keys())
             except InvalidArguments as exc:
                 raise Invalid(str(exc)) from exc
+            return
+        # MCP tools: plans/validate.py checks the arguments against the tool's inputSchema.
 
     async def invoke(
         self,
@@ -282,16 +312,19 @@ class ServiceRegistry:
             except Invalid as exc:
                 raise Forbidden(f"Not allowed: {exc}.") from exc
         svc = resolved.service
+        headers, env = self._split(resolved.credentials_enc)
+        # Built per call: every result leaves ``services`` without the service's credentials.
+        redactor = Redactor([*headers.values(), *env.values(), *self.secrets])
         if svc.kind == "mcp":
-            return await self.mcp.call_tool(
+            result = await self.mcp.call_tool(
                 svc.id,
                 self._mcp_config(svc, resolved.credentials_enc),
                 resolved.spec.path,
                 arguments,
             )
+            return redact_result(result, redactor)
         if svc.base_url is None:
             raise NotFound(f"service “{service}” has no base URL")
-        headers, _ = self._split(resolved.credentials_enc)
         target = HttpTarget(
             base_url=svc.base_url,
             headers=headers,
@@ -299,6 +332,33 @@ class ServiceRegistry:
             max_bytes=self.max_bytes,
             service=svc.name,
         )
-        return await invoke_http(
+        result = await invoke_http(
             target, resolved.spec, arguments, client=self.http, idempotency_key=idempotency_key
         )
+        return redact_result(result, redactor)
+
+
+def redact_result(result: InvokeResult, redactor: Redactor) -> InvokeResult:
+    """The result with every known secret replaced in its body and error."""
+    if not redactor:
+        return result
+    return result.model_copy(
+        update={
+            "body": redactor.value(result.body),
+            "error": redactor.text(result.error) if result.error else result.error,
+        }
+    )
+
+
+def without_reserved_headers(spec: OperationSpec, credential_headers: list[str]) -> OperationSpec:
+    """The operation without header parameters the model must never set (Host, credentials)."""
+    kept = [
+        p
+        for p in spec.parameters
+        if not (p.location == "header" and is_reserved_header(p.name, credential_headers))
+    ]
+    if len(kept) == len(spec.parameters):
+        return spec
+    dropped = sorted({p.name for p in spec.parameters} - {p.name for p in kept})
+    log.info("dropped reserved header parameters %s of %s", dropped, spec.operation_id)
+    return spec.model_copy(update={"parameters": kept})

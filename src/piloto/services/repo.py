@@ -181,7 +181,9 @@ async def replace_operations(
                     "id": new_id(),
                     "service_id": service_id,
                     "operation_id": spec.operation_id,
-                    "enabled": True,
+                    # Destructive operations wait for an admin to enable them (GitHub alone
+                    # has 187 DELETEs); refresh keeps whatever the admin chose since.
+                    "enabled": spec.risk != "destructive",
                     **values,
                 }
             )

@@ -1,0 +1,27 @@
+"""A tiny real MCP server over stdio (the SDK's MCPServer) with a tool that runs shell commands.
+
+It never runs anything: it answers what it would have run, so a test can prove which commands
+reached it. Started by tests as ``python tests/services/mcp_command_server.py``.
+"""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("piloto-command-test")
+
+
+@server.tool()
+def run_command(command: str) -> str:
+    """Run a shell command on the host and return its output."""
+    return f"would run: {command}"
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+if __name__ == "__main__":
+    server.run("stdio")

@@ -1,0 +1,109 @@
+"""An MCP tool that runs shell commands is a command operation: its commands pass the command
+policy at proposal, and every MCP tool's arguments are checked against its inputSchema there
+(before anyone is asked to confirm), through a real MCP server over stdio."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.support.registry import new_project, registry_of
+
+from piloto.plans.validate import PlanInvalid, check_plan, command_of, is_command_operation
+from piloto.projects.models import ProjectSettings
+from piloto.services.mcp_client import mcp_command_field
+
+SERVER = Path(__file__).with_name("mcp_command_server.py")
+
+
+async def _setup(client: httpx.AsyncClient) -> str:
+    pid = await new_project(client)
+    resp = await client.post(
+        "/api/services",
+        json={
+            "name": "shell", "kind": "mcp", "project_id": pid,
+            "command": [sys.executable, str(SERVER)], "timeout_s": 60,
+        },
+    )  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    return pid
+
+
+async def _check(client: httpx.AsyncClient, pid: str, operation: str, arguments: dict) -> list:  # type: ignore[type-arg]
+    registry = registry_of(client)
+    async with registry.db.read() as conn:
+        return await check_plan(
+            conn, registry, project_id=pid, settings=ProjectSettings(),
+            steps=[{"service": "shell", "operation": operation, "arguments": arguments}],
+        )  # fmt: skip
+
+
+async def test_run_command_tool_is_a_command_operation(app_client: httpx.AsyncClient) -> None:
+    pid = await _setup(app_client)
+    registry = registry_of(app_client)
+    async with registry.db.read() as conn:
+        tool = await registry.resolve(
+            conn, project_id=pid, service="shell", operation="run_command"
+        )
+        adder = await registry.resolve(conn, project_id=pid, service="shell", operation="add")
+    assert tool.spec.command_field == "command" and is_command_operation(tool.spec)
+    assert not tool.spec.idempotent, "a command is never re-sent on its own"
+    assert adder.spec.command_field is None and not is_command_operation(adder.spec)
+    assert command_of({"command": "ls"}, tool.spec.command_field) == "ls"
+
+
+@pytest.mark.parametrize(
+    "command", ["rm -rf /", "rm -rf --no-preserve-root /", "sh -c 'rm -rf /'", ":(){ :|:& };:"]
+)
+async def test_catastrophic_commands_through_mcp_are_refused_at_proposal(
+    app_client: httpx.AsyncClient, command: str
+) -> None:
+    pid = await _setup(app_client)
+    with pytest.raises(PlanInvalid) as refused:
+        await _check(app_client, pid, "run_command", {"command": command})
+    assert "step 1" in refused.value.problems[0]
+
+
+async def test_everyday_commands_are_proposed_at_their_risk(app_client: httpx.AsyncClient) -> None:
+    pid = await _setup(app_client)
+    [step] = await _check(app_client, pid, "run_command", {"command": "uptime"})
+    assert step.is_command and step.risk == "read"
+    [kill] = await _check(app_client, pid, "run_command", {"command": "kill -9 1234"})
+    assert kill.is_command and kill.risk == "destructive"
+
+
+async def test_mcp_arguments_are_checked_against_the_schema_at_proposal(
+    app_client: httpx.AsyncClient,
+) -> None:
+    pid = await _setup(app_client)
+    [ok] = await _check(app_client, pid, "add", {"a": 1, "b": 2})
+    assert ok.kind == "mcp"
+    for bad, reason in (
+        ({"a": "one", "b": 2}, "must be an integer"),
+        ({"a": 1}, "'b' is a required property"),
+        ({"a": 1, "b": 2, "c": 3}, "unknown argument `c`"),
+    ):
+        with pytest.raises(PlanInvalid, match=reason):
+            await _check(app_client, pid, "add", bad)
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "props", "field"),
+    [
+        ("run_command", "", {"command": {"type": "string"}}, "command"),
+        ("exec", "Execute on the host", {"cmd": {"type": "string"}}, "cmd"),
+        ("do", "Runs a bash script", {"script": {"type": "string"}}, "script"),
+        ("search", "Search documents", {"command": {"type": "string"}}, None),
+        ("run_query", "Run SQL", {"sql": {"type": "string"}}, None),
+        ("shell", "A shell", {"command": {"type": "integer"}}, None),
+    ],
+)
+def test_command_field_detection(
+    name: str,
+    description: str,
+    props: dict,
+    field: str | None,  # type: ignore[type-arg]
+) -> None:
+    assert mcp_command_field(name, description, {"type": "object", "properties": props}) == field
