@@ -9,12 +9,10 @@ starts fast and does not depend on Piloto being importable by the command's user
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # C module: `signal` imports enum, functools
 import ctypes
 import errno
-import json
 import os
-import platform
-import signal
 import struct
 import sys
 
@@ -57,7 +55,7 @@ def _fail(what: str) -> None:
 
 def network_filter() -> bytes | None:
     """A seccomp program denying socket() for every family but netlink, and io_uring."""
-    arch = ARCHES.get(platform.machine())
+    arch = ARCHES.get(os.uname().machine)
     if arch is None:
         return None
     audit_arch, nr_socket, nr_uring, _ = arch
@@ -85,7 +83,7 @@ def deny_network() -> None:
     """Install the socket filter on this process (and everything it execs)."""
     program = network_filter()
     if program is None:
-        raise OSError(errno.ENOSYS, f"no seccomp filter for {platform.machine()}")
+        raise OSError(errno.ENOSYS, f"no seccomp filter for {os.uname().machine}")
     buf = ctypes.create_string_buffer(program, len(program))
     fprog = struct.pack("=HxxxxxxQ", len(program) // 8, ctypes.addressof(buf))
     fbuf = ctypes.create_string_buffer(fprog, len(fprog))
@@ -95,7 +93,7 @@ def deny_network() -> None:
 
 def landlock_abi() -> int:
     """The Landlock ABI version this kernel offers; 0 when there is none."""
-    arch = ARCHES.get(platform.machine())
+    arch = ARCHES.get(os.uname().machine)
     if arch is None:
         return 0
     version = _libc.syscall(arch[3], None, ctypes.c_size_t(0), LL_CREATE_RULESET_VERSION)
@@ -142,7 +140,7 @@ def readable_roots(hidden: list[str]) -> list[str]:
 
 def restrict_paths(abi: int, read: list[str], write: list[str]) -> None:
     """Landlock: `read` trees readable, `write` trees writable, everything else denied."""
-    arch = ARCHES[platform.machine()]
+    arch = ARCHES[os.uname().machine]
     handled = _handled(abi)
     attr = struct.pack("=Q", handled)
     ruleset = _libc.syscall(arch[3], attr, ctypes.c_size_t(len(attr)), 0)
@@ -176,6 +174,8 @@ def _add_rule(nr: int, ruleset: int, path: str, rights: int) -> None:
 def main(argv: list[str]) -> None:
     """Parse the arguments, confine this process, exec the command."""
     if argv == ["--probe"]:
+        import json  # only the probe prints JSON; commands should not pay for the import
+
         print(json.dumps({"seccomp": network_filter() is not None, "landlock": landlock_abi()}))
         return
     split = argv.index("--")
@@ -210,8 +210,8 @@ def main(argv: list[str]) -> None:
         os.setresuid(ids["--uid"], ids["--uid"], ids["--uid"])
     # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec: the command must
     # die of them as it would anywhere else (`yes | head`, a write past RLIMIT_FSIZE).
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
+        _signal.signal(sig, _signal.SIG_DFL)
     os.execv(command[0], command)
 
 
