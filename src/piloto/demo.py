@@ -50,8 +50,9 @@ def _toolbox_token(data_dir: Path) -> str:
 
 def _hidden_paths(settings: Settings) -> tuple[Path, ...]:
     """What commands must never see: the data directory (database, secret key, toolbox
-    token) and an SQLite database kept elsewhere, with its journal files."""
-    hidden = [settings.data_dir.resolve()]
+    token), an SQLite database kept elsewhere with its journal files, and a `.env` file
+    beside the server (where people keep PILOTO_* secrets for their shell)."""
+    hidden = [settings.data_dir.resolve(), Path.cwd() / ".env"]
     url = settings.resolved_database_url
     if url.startswith("sqlite:///"):
         db_file = Path(url[len("sqlite:///") :])
