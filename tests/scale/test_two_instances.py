@@ -58,7 +58,9 @@ def test_two_instances_share_work_and_survive_a_kill(pg_url: str, tmp_path: Path
             **os.environ, "PILOTO_DATABASE_URL": pg_url, "PILOTO_ADMIN_TOKEN": ADMIN_TOKEN, "PILOTO_DEMO": "0",
             # Instances sharing a database share the secret key (credentials, the audit chain).
             "PILOTO_SECRET_KEY": "two-instances-shared-secret",
-            "PILOTO_LEASE_S": "3", "PILOTO_HEARTBEAT_S": "1", "PILOTO_RUNNER_CONCURRENCY": "8",
+            # A lease of ten heartbeats: a busy CI machine never lets a live instance's run
+            # be taken over, and the killed one's runs are still taken over within seconds.
+            "PILOTO_LEASE_S": "10", "PILOTO_HEARTBEAT_S": "1", "PILOTO_RUNNER_CONCURRENCY": "8",
         }  # fmt: skip
         a = start(
             [sys.executable, "-m", "piloto.cli", "serve", "--port", str(a_port)],
