@@ -44,7 +44,9 @@ def test_model_proposes_a_plan_that_runs_after_confirmation(
             tool_calls=[("mcp_request", json.dumps(plan))],
             chunk_chars=6,
             chunk_delay_s=0.06,
-        )
+        ),
+        # The copilot loop: the run's result goes back to the model, which answers.
+        Reply(text="This host runs Linux."),
     )
     chat = llm_server.new_chat("With a model")
     login(page, llm_server)
@@ -63,9 +65,12 @@ def test_model_proposes_a_plan_that_runs_after_confirmation(
     page.locator(".run-card[data-status='draft'] .js-confirm").click()
     page.wait_for_selector(".run-card[data-status='done']", timeout=20_000)
     assert "Linux" in page.inner_text(".run-card pre.out")
+    # After the run, the model's answer (no message from the person in between).
+    page.wait_for_selector(".msg.assistant:has-text('This host runs Linux.')", timeout=20_000)
     shot(page, "chat-with-model")
-    # The model was asked once; confirming was decided by the button, not by the model.
-    assert len(llm.requests) == 1
+    # Asked twice: for the plan, then with its result; confirming was the button's, not the model's.
+    assert len(llm.requests) == 2
+    assert llm.requests[1]["messages"][-1]["role"] == "tool"
 
 
 def test_model_failure_is_explained_and_nothing_is_lost(
