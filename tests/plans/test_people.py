@@ -123,6 +123,30 @@ async def test_an_edited_plan_is_the_editors(world: World) -> None:
     assert (await send_as(world, operator, "yes"))["run"]["status"] == "queued"
 
 
+async def test_a_plan_proposed_for_no_one_is_confirmed_only_on_its_card(world: World) -> None:
+    """A reasoner's correction answers no one's message: nobody's typed "yes" confirms it."""
+    from piloto.plans import service
+
+    first = (await send_as(world, None, "/cmd box uname -a"))["run"]
+    app = world.client.app  # type: ignore[attr-defined]
+    correction = await service.propose(
+        app.state.db, app.state.registry, chat_id=world.chat_id, summary="corrected",
+        steps_in=[{"service": "box", "operation": first["steps"][0]["operation"], "arguments": {"cmd": "uptime"}}],
+        proposed_by="runner:reasoner", lang="en", ttl_s=600,
+        corrects={"run_id": first["id"], "step_id": first["steps"][0]["id"], "index": 1},
+    )  # fmt: skip
+    assert correction.corrects == {
+        "run_id": first["id"],
+        "step_id": first["steps"][0]["id"],
+        "index": 1,
+    }
+    assert "corrects failed step 1" in str((await world.messages())[-1]["content"])
+    turn = await send_as(world, None, "yes")
+    assert turn["run"] is None and "someone else" in turn["reply"]["content"]
+    card = await confirm_as(world, None, correction.public())
+    assert card.status_code == 200 and card.json()["status"] == "queued"
+
+
 # --- the two-person rule --------------------------------------------------------------------
 
 
