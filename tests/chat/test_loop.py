@@ -71,6 +71,7 @@ async def test_disk_question_closes_the_loop(loop_world: World, llm: ScriptedLLM
     assert result["content"].startswith(TOOL_MARK)
     assert "Filesystem" in result["content"] and "exit code 0" in result["content"]
     assert re.search(r"\d+%", answer["content"])
+    assert answer["meta"] == {"auto_turn": 1}
     # The answer lands after the run's lines, with no message from the person in between.
     msgs = await world.messages()
     run_lines = [m["seq"] for m in msgs if m.get("run_id") == run["id"]]

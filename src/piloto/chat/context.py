@@ -27,7 +27,7 @@ class TurnContext:
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]] | None  # None: tools are described in the prompt instead
     allow_tools: bool  # whether a tool call may become a plan this turn
-    parse_text: bool  # whether tool calls written as text count
+    parse_text: bool  # whether tool calls written as text are recognised
     native: bool  # whether the history and corrections use the API's tool messages
     model: str | None  # the chat's own model, if it chose one
 
@@ -89,7 +89,8 @@ async def turn_context(
         # refuse those without `tools`; a call made anyway is then not acted on.
         tools=[MCP_REQUEST_TOOL] if native else None,
         allow_tools=allow_tools,
-        parse_text=allow_tools and mode != "native",
+        # Parsed even when no plan is wanted, so a call written anyway is not shown as raw JSON.
+        parse_text=mode != "native",
         native=native,
         model=chat.model,
     )

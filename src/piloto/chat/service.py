@@ -402,7 +402,10 @@ async def _model_turn(
             return
         calls, preface = _calls_of(completion, ctx)
         if not calls or not ctx.allow_tools:
-            result.replies.append(await _say(deps, chat_id, preface or completion.text or "…"))
+            # An automatic turn's answer says so (the UI and exports show what it answers).
+            meta = {"auto_turn": auto_turn} if auto_turn else None
+            text = (preface if calls else completion.text) or "…"
+            result.replies.append(await _say(deps, chat_id, text, meta=meta))
             return
         try:
             proposed = plan_from_tool_calls(calls)
