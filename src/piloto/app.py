@@ -32,9 +32,8 @@ from piloto.demo import start_demo
 from piloto.errors import PilotoError
 from piloto.events.pg_listener import PgListener
 from piloto.llm import OpenAIChatClient
-from piloto.logs import request_id_var
+from piloto.logs import install_secret_filter, request_id_var
 from piloto.metrics import check_metrics_access, refresh_gauges, render
-from piloto.logs import install_secret_filter
 from piloto.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from piloto.plans.router import router as runs_router
 from piloto.plans.service import expire_drafts
@@ -84,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         large_bytes=max(settings.max_document_bytes, settings.max_body_bytes),
         large=DOCUMENT_ROUTES,
+        lang=settings.language,
     )
     app.add_middleware(RequestIdMiddleware)
     if settings.cors_origins:

@@ -248,6 +248,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status_skipped": {"en": "skipped", "es": "omitido"},
     "status_interrupted": {"en": "interrupted", "es": "interrumpido"},
     "status_running": {"en": "running", "es": "en curso"},
+    "body_too_large": {
+        "en": "The request body is larger than the {limit} limit. Send less, or ask the administrator to raise PILOTO_MAX_BODY_BYTES (PILOTO_MAX_DOCUMENT_BYTES for OpenAPI documents).",
+        "es": "El cuerpo de la petición supera el límite de {limit}. Envía menos, o pide al administrador que suba PILOTO_MAX_BODY_BYTES (PILOTO_MAX_DOCUMENT_BYTES para documentos OpenAPI).",
+    },
     "status_pending": {"en": "pending", "es": "pendiente"},
     "status_draft": {"en": "a draft", "es": "en borrador"},
     "status_queued": {"en": "queued", "es": "en cola"},

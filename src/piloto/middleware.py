@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from piloto.i18n import t
 from piloto.logs import request_id_var
 
 log = logging.getLogger("piloto.http")
@@ -78,8 +79,10 @@ class BodyLimitMiddleware:
         max_bytes: int,
         large_bytes: int,
         large: frozenset[tuple[str, str]] = frozenset(),
+        lang: str = "en",
     ) -> None:
         self.app = app
+        self.lang = lang
         self.max_bytes = max_bytes
         self.large_bytes = large_bytes
         self.large = large
@@ -91,9 +94,7 @@ class BodyLimitMiddleware:
     async def _refuse(self, send: Send, limit: int) -> None:
         body = json.dumps(
             {
-                "detail": f"The request body is larger than the {_mib(limit)} limit. "
-                "Send less, or ask the administrator to raise PILOTO_MAX_BODY_BYTES "
-                "(PILOTO_MAX_DOCUMENT_BYTES for OpenAPI documents).",
+                "detail": t(self.lang, "body_too_large", limit=_mib(limit)),
                 "code": "too_large",
                 "request_id": request_id_var.get(),
                 "limit_bytes": limit,

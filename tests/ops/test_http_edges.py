@@ -102,3 +102,13 @@ async def test_no_docs_page_and_the_schema_stays(app_client: httpx.AsyncClient) 
     operator = await make_token(app_client, "operator")
     resp = await app_client.get("/metrics", headers={"Authorization": f"Bearer {operator}"})
     assert resp.status_code == 403 and "admin" in resp.json()["detail"]
+
+
+async def test_the_413_speaks_the_instances_language(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"language": "es"}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+    ):
+        resp = await c.post("/api/projects", content=b"x" * (2 * MIB))
+    assert resp.status_code == 413 and "supera el límite de 1 MiB" in resp.json()["detail"]
