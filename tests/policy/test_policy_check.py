@@ -110,6 +110,12 @@ def test_unparseable_commands_are_blocked(cmd: str) -> None:
         ("time ls -la", ["ls"]),
         ("time -p df -h", ["df"]),
         ("[[ -f x && $(id) == y ]] && cat x", ["[", "id", "cat"]),
+        ("for ((i = 0; i < 3; i++)); do echo $i; done", ["echo"]),
+        ("arr=(a $(id -u) c); echo ${arr[1]}", ["", ":", "id", "echo"]),
+        ("declare -A m; m[x]=1", ["declare", ""]),
+        ("select x in a b; do echo $x; break; done", ["echo", "break"]),
+        ("coproc ls", ["ls"]),
+        ("echo $[1 + 2]", ["echo"]),
     ],
 )
 def test_case_arithmetic_and_time_parse_with_every_command_kept(cmd: str, names: list[str]) -> None:

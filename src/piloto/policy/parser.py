@@ -18,6 +18,7 @@ MAX_DEPTH = 8
 # What a program name may look like; anything else ($X, $(…), globs, {a,b}) is computed at run time.
 _PLAIN_PROGRAM = re.compile(r"[\w.+@%:/~,-]+|\[\[?")
 _ECHOES = frozenset({"echo", "printf"})
+_ELEMENT = re.compile(r"[A-Za-z_]\w*\[[^\]]*\]\+?=.*", re.S)
 _DECLARERS = frozenset({"export", "declare", "typeset", "local", "readonly"})
 
 
@@ -96,7 +97,13 @@ class _Walker:
                     self._node(part, ctx)
             redirects = getattr(node, "redirects", None) or []
             if redirects:
-                self._emit([], self._redirects(redirects, ctx), ctx, None)
+                # `{ …; } > f` writes f with the group's output: it does not just empty it.
+                self._emit(
+                    [],
+                    self._redirects(redirects, ctx),
+                    dataclasses.replace(ctx, via=ctx.via or "group"),
+                    None,
+                )
         elif kind in ("if", "for", "while", "until"):
             for part in node.parts:
                 if part.kind == "word":
@@ -128,10 +135,16 @@ class _Walker:
             else:
                 raise PolicyParseError(f"unsupported part of a command ({part.kind})")
         argv = [_word_value(w, ctx.text) for w in words]
+        # `m[key]=v` (bashlex sees a word): an array element assignment, not a program.
+        elements = 0
+        while elements < len(argv) and _ELEMENT.fullmatch(argv[elements]):
+            elements += 1
         redirects = self._redirects(redirect_nodes, ctx)
         stdin_text = _stdin_text(redirect_nodes)
-        computed = bool(words) and _is_computed(words[0], argv[0], ctx.text)
-        sets = tuple(_word_value(a, ctx.text) for a in assignments)
+        named = words[elements:]
+        computed = bool(named) and _is_computed(named[0], argv[elements], ctx.text)
+        sets = tuple(_word_value(a, ctx.text) for a in assignments) + tuple(argv[:elements])
+        argv = argv[elements:]
         index = self._emit(argv, redirects, ctx, stdin_text, computed=computed, assignments=sets)
         for part in [*assignments, *words]:
             self._substitutions(part, ctx, index)

@@ -18,9 +18,46 @@ _TIME = re.compile(_STARTS + r"(\s*)time(\s+-p)?(?=\s)")
 def rewrite(text: str) -> str:
     """The text with `time`, `$(( ))`, `[[ ]]` and `case` rewritten; raises PolicyParseError."""
     text = _TIME.sub(lambda m: m.group(1) + m.group(2), text)
+    text = _COPROC.sub(lambda m: m.group(1) + m.group(2), text)
+    text = _SELECT.sub(lambda m: m.group(1) + m.group(2) + "for ", text)
+    text = _C_FOR.sub(_c_for, text)
+    text = _OLD_ARITHMETIC.sub(lambda m: "0" if "$(" not in m.group(0) else m.group(0), text)
+    text = _ELEMENT.sub(lambda m: m.group(1) + m.group(2) + "=", text)
+    text = _arrays(text)
     text = _arithmetic(text)
     text = _double_brackets(text)
     return _cases(text)
+
+
+_COPROC = re.compile(_STARTS + r"(\s*)coproc\s+")
+_SELECT = re.compile(_STARTS + r"(\s*)select\s+")
+# for ((i = 0; i < n; i++)): the loop body is what matters; the header is arithmetic.
+_C_FOR = re.compile(r"\bfor\s*\(\((.*?)\)\)\s*(;|\n)?\s*(?=do\b)", re.S)
+_OLD_ARITHMETIC = re.compile(r"\$\[[^\]]*\]")
+# m[key]=value at a command's start: an element assignment, not a program.
+_ELEMENT = re.compile(r"(^|[;&|(\n]\s*|\s)([A-Za-z_]\w*)\[[^\]$`]*\]\+?=")
+_ARRAY = re.compile(r"(^|[;&|(\s])([A-Za-z_]\w*)\+?=\(")
+
+
+def _c_for(match: re.Match[str]) -> str:
+    header = match.group(1)
+    if "$(" in header or "`" in header:
+        return f"for _ in $(: {header}); "
+    return "for _ in 0; "
+
+
+def _arrays(text: str) -> str:
+    """`a=(x "y z" $(cmd))` becomes `a=$(: x "y z" $(cmd))`, which keeps every substitution."""
+    out: list[str] = []
+    i = 0
+    while True:
+        match = _ARRAY.search(text, i)
+        if match is None:
+            out.append(text[i:])
+            return "".join(out)
+        end = _close_paren(text, match.end())
+        out.append(text[i : match.end() - 1] + "$(: " + text[match.end() : end] + ")")
+        i = end + 1
 
 
 def _skip_quoted(text: str, i: int) -> int:

@@ -133,6 +133,7 @@ def _redirects(cmd: SimpleCommand) -> list[Effect]:
                 redirect.op in (">", ">|", "&>")
                 and cmd.name in ("", ":", "true", "echo", "printf")
                 and not cmd.args
+                and cmd.via != "group"
             )
             effect = destructive(cmd, "truncate") if empties else write(cmd, "redirect")
             found.append(Effect(effect.risk, effect.code, f"{redirect.op} {target}"))
