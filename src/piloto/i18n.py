@@ -118,6 +118,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "in {service} whether the request was applied",
         "es": "en {service} si la petición se aplicó",
     },
+    "unknown_after_send": {
+        "en": "{reason}; the request had been sent, so whether it took effect is unknown",
+        "es": "{reason}; la petición ya se había enviado, así que no se sabe si tuvo efecto",
+    },
+    "correction_not_run": {
+        "en": "{reason}; the reasoner's correction `{cmd}` was not run: {why}",
+        "es": "{reason}; la corrección del razonador `{cmd}` no se ejecutó: {why}",
+    },
+    "reasoner_no_fix": {
+        "en": "{reason}; the reasoner found no safe fix: {why}",
+        "es": "{reason}; el razonador no encontró un arreglo seguro: {why}",
+    },
     "reasoner_gave_up": {
         "en": "The reasoner found no safe fix: {reason}",
         "es": "El razonador no encontró un arreglo seguro: {reason}",

@@ -70,7 +70,7 @@ async def ask_reasoner(
             t(lang, "reasoner_gave_up", reason=answer.reason),
             meta={"kind": "reasoner", "step": step.idx, "action": "give_up"},
         )
-        failure = f"{reason}; the reasoner found no safe fix: {answer.reason}"
+        failure = t(lang, "reasoner_no_fix", reason=reason, why=answer.reason)
         await end_step(ctx, step, total, result, failure, summary=summary, ms=result.duration_ms)
         raise StepFailed(failure)
     corrected = answer.cmd
@@ -89,7 +89,7 @@ async def ask_reasoner(
         meta={"kind": "reasoner", "step": step.idx, "action": "new_plan" if needs_consent else "blocked"},
         audit=(action, f"$ {original}", f"$ {corrected}", "blocked"),
     )  # fmt: skip
-    failure = f"{reason}; the reasoner's correction `{clip(corrected, 200)}` was not run: {why}"
+    failure = t(lang, "correction_not_run", reason=reason, cmd=clip(corrected, 200), why=why)
     await end_step(ctx, step, total, result, failure, summary=summary, ms=result.duration_ms)
     draft = None
     if needs_consent:

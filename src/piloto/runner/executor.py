@@ -43,7 +43,6 @@ CANCELLED_IN_FLIGHT = (
     "cancelled while in flight: the call was abandoned and its outcome is unknown "
     "(a command may have run)"
 )
-UNKNOWN_AFTER_SEND = "the request had been sent, so whether it took effect is unknown"
 
 __all__ = ["backoff_s", "execute_run", "with_command"]
 
@@ -188,7 +187,7 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
                 result, is_command=is_cmd, idempotent=idempotent, read_command=read_cmd
             )
             if move == "interrupt":
-                error = f"{failure}; {UNKNOWN_AFTER_SEND}"
+                error = t(ctx.lang, "unknown_after_send", reason=failure)
                 await end_step(
                     ctx, step, total, result, error, summary=summary, ms=ms, status="interrupted"
                 )
