@@ -32,6 +32,8 @@ class RunWatch:
         self.stop_event = asyncio.Event()
         self._reason: type[Exception] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._reading = False
 
     def start(self) -> None:
         """Begin polling."""
@@ -39,9 +41,12 @@ class RunWatch:
         self._task.add_done_callback(_log_failure)
 
     async def close(self) -> None:
-        """Stop polling."""
+        """Stop polling, never in the middle of a database read (a statement cancelled
+        mid-flight leaves its pooled connection broken for the next user)."""
+        self._closing = True
         if self._task is not None:
-            self._task.cancel()
+            if not self._reading:
+                self._task.cancel()
             await asyncio.wait({self._task})
 
     def _stop(self, reason: type[Exception]) -> None:
@@ -72,16 +77,21 @@ class RunWatch:
             raise self.error()
 
     async def _loop(self) -> None:
-        while not self.stop_event.is_set():
+        while not self.stop_event.is_set() and not self._closing:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_s):
                     await self.shutdown.wait()
+            if self._closing:
+                return
+            self._reading = True
             try:
                 await self.check()
             except (RunCancelled, LeaseLost, RunnerStopping):
                 return
             except Exception:  # a failed poll must not end the watch: try again next time
                 log.warning("could not read the run's status", exc_info=True)
+            finally:
+                self._reading = False
 
     async def guard(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro``; if the run must stop first, cancel it (the call is abandoned) and raise."""
