@@ -6,6 +6,8 @@ reached it. Started by tests as ``python tests/services/mcp_command_server.py``.
 
 from __future__ import annotations
 
+import os
+
 from mcp.server.mcpserver import MCPServer
 
 server = MCPServer("piloto-command-test")
@@ -21,6 +23,12 @@ def run_command(command: str) -> str:
 def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
+
+
+@server.tool()
+def show_env(name: str) -> str:
+    """Print one environment variable (a debugging tool that leaks what it is given)."""
+    return f"{name}={os.environ.get(name, '')}"
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support.registry import new_project, registry_of
+from tests.support.registry import invoke, new_project, registry_of
 
 from piloto.plans.validate import PlanInvalid, check_plan, command_of, is_command_operation
 from piloto.projects.models import ProjectSettings
@@ -107,3 +107,22 @@ def test_command_field_detection(
     field: str | None,  # type: ignore[type-arg]
 ) -> None:
     assert mcp_command_field(name, description, {"type": "object", "properties": props}) == field
+
+
+async def test_mcp_results_are_redacted_too(app_client: httpx.AsyncClient) -> None:
+    """A stdio server's credentials live in its environment; a tool that prints them back
+    leaves ``services`` with the value redacted."""
+    pid = await new_project(app_client)
+    secret = "mcp-env-secret-24680"
+    resp = await app_client.post(
+        "/api/services",
+        json={
+            "name": "leaky", "kind": "mcp", "project_id": pid,
+            "command": [sys.executable, str(SERVER)], "env": {"API_TOKEN": secret},
+            "timeout_s": 60,
+        },
+    )  # fmt: skip
+    assert resp.status_code == 201, resp.text
+    result = await invoke(app_client, pid, "leaky", "show_env", name="API_TOKEN")
+    assert result.ok, result.error
+    assert secret not in str(result.body) and "API_TOKEN=[redacted]" in str(result.body)
