@@ -71,8 +71,11 @@ def _program(cmd: SimpleCommand, records: Sequence[SimpleCommand], index: int) -
         return read(cmd)
     if cmd.unwrapped:
         return read(cmd)  # bash -c 'X', eval X: X is judged on its own
-    if "chroot" in cmd.wrappers:
-        return destructive(cmd, "hidden-code")  # the program comes from another root
+    if "chroot" in cmd.wrappers or "systemd-run" in cmd.wrappers:
+        # From another root, or as a transient unit that outlives the check: unseen code.
+        return destructive(cmd, "hidden-code")
+    if name_is_shell_login(cmd):
+        return destructive(cmd, "hidden-code")  # `sudo -i`, `su -`: a shell reading stdin
     if cmd.program.startswith("/etc/init.d/"):
         return effects_system.service(cmd)
     if not real_binary(cmd.program):
@@ -102,6 +105,14 @@ def _program(cmd: SimpleCommand, records: Sequence[SimpleCommand], index: int) -
     if name in readers.WRITE:
         return _copy_effect(cmd)
     return effects_tools.unknown(cmd)
+
+
+def name_is_shell_login(cmd: SimpleCommand) -> bool:
+    """`sudo`, `sudo -i`, `su -`, `doas -s`: a privileged shell, with nothing left to judge."""
+    if cmd.name in ("sudo", "doas"):
+        harmless = ("-l", "--list", "-v", "--validate", "-k", "-K", "--reset-timestamp", "-V")
+        return not any(a in harmless or a.startswith(("-l", "-e")) for a in cmd.args)
+    return cmd.name in ("su", "runuser", "pkexec", "machinectl") and not cmd.unwrapped
 
 
 def _copy_effect(cmd: SimpleCommand) -> Effect:

@@ -61,6 +61,35 @@ _PREFIX: dict[str, tuple[str, frozenset[str], int]] = {
     "chrt": ("", frozenset(), 1),
     "unbuffer": ("", frozenset(), 0),
     "caffeinate": ("", frozenset(), 0),
+    # systemd-run starts the command as a transient unit (later, or detached): risk.py marks it.
+    "systemd-run": (
+        "pMHuEs",
+        frozenset(
+            {
+                "--unit",
+                "--property",
+                "--description",
+                "--slice",
+                "--uid",
+                "--gid",
+                "--setenv",
+                "--on-active",
+                "--on-boot",
+                "--on-startup",
+                "--on-unit-active",
+                "--on-unit-inactive",
+                "--on-calendar",
+                "--timer-property",
+                "--path-property",
+                "--socket-property",
+                "--working-directory",
+                "--nice",
+                "--machine",
+                "--host",
+            }
+        ),
+        0,
+    ),
     "catchsegv": ("", frozenset(), 0),
 }
 
