@@ -168,6 +168,9 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
                         operation=step.operation,
                         arguments=current,
                         idempotency_key=step.idempotency_key,
+                        # Looked up once for the first attempt; a retry, after a wait, reads
+                        # the allowlist again (an operation disabled meanwhile is not re-sent).
+                        resolved=resolved if attempt == 1 else None,
                     )
                 )
             except (PilotoError, InvalidArguments) as exc:

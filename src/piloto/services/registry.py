@@ -302,15 +302,21 @@ class ServiceRegistry:
         operation: str,
         arguments: Mapping[str, Any],
         idempotency_key: str | None,
+        resolved: Resolved | None = None,
     ) -> InvokeResult:
-        """One call of one allowed operation (``invoke_mcp_sync`` of the original plan)."""
-        async with self.db.read() as conn:
-            try:
-                resolved = await self.resolve(
-                    conn, project_id=project_id, service=service, operation=operation
-                )
-            except Invalid as exc:
-                raise Forbidden(f"Not allowed: {exc}.") from exc
+        """One call of one allowed operation (``invoke_mcp_sync`` of the original plan).
+
+        ``resolved``: the caller's own ``resolve`` of this operation, just made, so that it is
+        not looked up twice; without it the allowlist is read here.
+        """
+        if resolved is None:
+            async with self.db.read() as conn:
+                try:
+                    resolved = await self.resolve(
+                        conn, project_id=project_id, service=service, operation=operation
+                    )
+                except Invalid as exc:
+                    raise Forbidden(f"Not allowed: {exc}.") from exc
         svc = resolved.service
         headers, env = self._split(resolved.credentials_enc)
         # Built per call: every result leaves ``services`` without the service's credentials.
