@@ -40,6 +40,8 @@ def refusal(records: Sequence[SimpleCommand], allowlist: frozenset[str]) -> str 
                 return (
                     f"`{wrapper}` {why}, which an allowlist cannot check; run `{cmd.name}` directly"
                 )
+        if cmd.name == "hash" and any(a.startswith("-p") for a in cmd.args):
+            return f"`{show(cmd)}` binds a program name to another file, which would bypass the allowlist"
         copied = _copied_shell(cmd)
         if copied is not None:
             return f"`{show(cmd)}` copies the program `{copied}` under another name, which would bypass the allowlist"

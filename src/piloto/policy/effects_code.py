@@ -97,6 +97,11 @@ def runs_unseen(cmd: SimpleCommand) -> Effect:
     return destructive(cmd, "script" if cmd.name in ("source", ".") else "hidden-code")
 
 
+def hash_path(cmd: SimpleCommand) -> Effect:
+    """`hash -p /tmp/x ls` makes `ls` run another file; plain `hash` lists or forgets."""
+    return destructive(cmd, "alias") if any(a.startswith("-p") for a in cmd.args) else read(cmd)
+
+
 def alias(cmd: SimpleCommand) -> Effect:
     """alias NAME=… defines a command the policy cannot see at the call; plain alias lists."""
     return destructive(cmd, "alias") if any("=" in a for a in cmd.args) else read(cmd)
@@ -178,6 +183,7 @@ _TABLE: dict[str, Classifier] = {
         runs_unseen,
     ),
     "alias": alias,
+    "hash": hash_path,
     **dict.fromkeys(
         words("vim vi nvim ex ed red view vimdiff gvim emacs nano pico joe mcedit micro"), editor
     ),
