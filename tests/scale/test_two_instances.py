@@ -22,6 +22,8 @@ from tests.support.procs import free_port, start, wait_http
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not PG_URL, reason="needs PILOTO_TEST_DATABASE_URL (PostgreSQL)"),
+    # 1,000 steps on two instances take minutes on a busy CI machine; the waits inside bound it.
+    pytest.mark.timeout(600),
 ]
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 RUNS = 200
