@@ -78,6 +78,14 @@ def run_outcome(run: PlanRun, *, budget_chars: int = OUTCOME_CHARS) -> str:
     return _clip("\n".join(lines), budget_chars)
 
 
+def fence_for(text: str) -> str:
+    """A code fence longer than any run of backticks in ``text``: output cannot close it."""
+    ticks = 3
+    while "`" * ticks in text:
+        ticks += 1
+    return "`" * ticks
+
+
 def direct_summary(run: PlanRun, lang: str) -> str | None:
     """A short deterministic closing line for a slash-command plan: exit code and first lines."""
     parts: list[str] = []
@@ -98,5 +106,6 @@ def direct_summary(run: PlanRun, lang: str) -> str | None:
         more = len(out.splitlines()) - len(first)
         if more > 0:
             shown += "\n" + t(lang, "direct_more_lines", n=more)
-        parts.append(head + (f"\n```\n{shown}\n```" if shown else ""))
+        fence = fence_for(shown)
+        parts.append(head + (f"\n{fence}\n{shown}\n{fence}" if shown else ""))
     return "\n\n".join(parts) if parts else None

@@ -176,6 +176,14 @@ async def list_messages(
     return [_message(r) for r in rows]
 
 
+async def all_messages(conn: AsyncConnection, *, chat_id: str) -> list[Message]:
+    """Every message of a chat, in order (exports)."""
+    rows = await conn.execute(
+        select(messages).where(messages.c.chat_id == chat_id).order_by(messages.c.seq)
+    )
+    return [_message(r) for r in rows]
+
+
 async def recent_messages(conn: AsyncConnection, *, chat_id: str, limit: int) -> list[Message]:
     """The newest ``limit`` messages, returned oldest first (for the model's history)."""
     rows = await conn.execute(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
 
 from piloto.auth.deps import Operator, Viewer
 from piloto.chat import repo
+from piloto.chat.export import export_chat, to_markdown
 from piloto.chat.models import Chat, ChatIn, ChatPatch, ChatState, Message
 from piloto.deps import DB
 from piloto.llm import ModelError, OpenAIChatClient
@@ -77,6 +79,24 @@ async def chat_state(chat_id: str, db: DB, _: Viewer) -> ChatState:
     """The chat's pending, active and last run."""
     async with db.read() as conn:
         return await repo.get_state(conn, chat_id=chat_id)
+
+
+@router.get("/chats/{chat_id}/export", response_model=None)
+async def export(
+    chat_id: str, db: DB, _: Viewer, format: Literal["json", "md"] = "json"
+) -> dict[str, Any] | PlainTextResponse:
+    """The chat as JSON (messages, runs with steps, results, plan hashes) or as Markdown."""
+    async with db.read() as conn:
+        data = await export_chat(conn, chat_id=chat_id)
+    if format == "json":
+        return data
+    title = data["chat"]["title"]
+    safe = "".join(c if c.isascii() and c.isalnum() else "-" for c in title)[:60] or "chat"
+    return PlainTextResponse(
+        to_markdown(data),
+        media_type="text/markdown; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{safe}.md"'},
+    )
 
 
 @router.get("/models", tags=["models"])
