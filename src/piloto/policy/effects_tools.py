@@ -51,6 +51,28 @@ _VERBS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "kubens": (words(""), frozenset()),
 }
 # Ever-present read tools that need no verb.
+_BUS_READ = words("list status tree introspect monitor capture get-property help --version")
+
+
+def busctl(cmd: SimpleCommand) -> Effect:
+    """busctl lists and introspects; `call` and `set-property` can power off or reconfigure."""
+    args = operands(cmd)
+    return read(cmd) if not args or args[0] in _BUS_READ else destructive(cmd, "hidden-code")
+
+
+def udevadm(cmd: SimpleCommand) -> Effect:
+    """udevadm info/monitor read; trigger/control/settle change devices."""
+    args = operands(cmd)
+    return read(cmd) if args[:1] in (["info"], ["monitor"], ["test"], []) else write(cmd)
+
+
+def nmap(cmd: SimpleCommand) -> Effect:
+    """nmap scans (read) unless it writes reports (-o*) or runs scripts (--script)."""
+    if any(a.startswith(("-o", "--script", "--resume", "--datadir")) for a in cmd.args):
+        return write(cmd)
+    return read(cmd)
+
+
 _READ_ALWAYS = words(
     "uuidgen whatis apropos tldr info lsb_release pwgen shasum md5 units lvs vgs pvs"
 )
@@ -76,6 +98,27 @@ def security(cmd: SimpleCommand) -> Effect:
     if cmd.args and all(a in keeps for a in cmd.args):
         return read(cmd) if cmd.name == "auditctl" else write(cmd)
     return destructive(cmd, "security")
+
+
+def flag_tool(writes: tuple[str, ...], destroys: tuple[str, ...] = ()) -> Classifier:
+    """A reader unless given a flag in `writes` (write) or in `destroys` (destructive)."""
+
+    def given(cmd: SimpleCommand, names: tuple[str, ...]) -> bool:
+        for arg in cmd.args:
+            flag = arg.split("=", 1)[0]
+            if flag in names:
+                return True
+            short = arg.startswith("-") and not arg.startswith("--") and arg[1:].isalpha()
+            if short and any(len(n) == 2 and n[1] in arg[1:] for n in names):
+                return True
+        return False
+
+    def classify(cmd: SimpleCommand) -> Effect:
+        if given(cmd, destroys):
+            return destructive(cmd, "destroy")
+        return write(cmd) if given(cmd, writes) else read(cmd)
+
+    return classify
 
 
 def verb_tool(cmd: SimpleCommand) -> Effect:
@@ -109,5 +152,22 @@ def unknown(cmd: SimpleCommand) -> Effect:
 
 CLASSIFIERS: dict[str, Classifier] = {
     **dict.fromkeys(_VERBS, verb_tool),
+    "ss": flag_tool(("-D", "--diag"), ("-K", "--kill")),
+    "ethtool": flag_tool(
+        ("-s", "-K", "-A", "-G", "-L", "-C", "-r", "-W", "-p", "--change", "--features"),
+        ("-E", "-f", "--flash", "--change-eeprom"),
+    ),
+    "nvidia-smi": flag_tool(
+        ("-pm", "-pl", "-ac", "-rac", "-c", "-am", "-mig", "--persistence-mode", "--power-limit"),
+        ("-r", "--gpu-reset"),
+    ),
+    "arp": flag_tool(("-s", "--set", "-f", "--file"), ("-d", "--delete")),
+    "tree": flag_tool(("-o",)),
+    "sar": flag_tool(("-o",)),
+    # ripgrep's --pre runs a program on every file it searches.
+    **dict.fromkeys(words("rg ripgrep"), flag_tool((), ("--pre",))),
     **dict.fromkeys(_SECURITY_OFF, security),
+    **dict.fromkeys(words("busctl gdbus dbus-send"), busctl),
+    "udevadm": udevadm,
+    "nmap": nmap,
 }
