@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from tests.support.registry import invoke, new_project, registry_of
 
-from piloto.plans.validate import PlanInvalid, check_plan, command_of, is_command_operation
+from piloto.plans.validate import (
+    CheckedStep,
+    PlanInvalid,
+    check_plan,
+    command_of,
+    is_command_operation,
+)
 from piloto.projects.models import ProjectSettings
-from piloto.services.mcp_client import mcp_command_field
+from piloto.services.mcp_tools import mcp_command_field
 
 SERVER = Path(__file__).with_name("mcp_command_server.py")
 
@@ -31,7 +38,9 @@ async def _setup(client: httpx.AsyncClient) -> str:
     return pid
 
 
-async def _check(client: httpx.AsyncClient, pid: str, operation: str, arguments: dict) -> list:  # type: ignore[type-arg]
+async def _check(
+    client: httpx.AsyncClient, pid: str, operation: str, arguments: dict[str, Any]
+) -> list[CheckedStep]:
     registry = registry_of(client)
     async with registry.db.read() as conn:
         return await check_plan(
@@ -103,8 +112,8 @@ async def test_mcp_arguments_are_checked_against_the_schema_at_proposal(
 def test_command_field_detection(
     name: str,
     description: str,
-    props: dict,
-    field: str | None,  # type: ignore[type-arg]
+    props: dict[str, Any],
+    field: str | None,
 ) -> None:
     assert mcp_command_field(name, description, {"type": "object", "properties": props}) == field
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -80,11 +81,11 @@ async def test_echoed_credential_is_nowhere(
     )
     assert confirmed.status_code == 200, confirmed.text
 
-    async def finished() -> dict[str, object] | None:
-        body = (await client.get(f"/api/runs/{run['id']}")).json()
-        return body if body["status"] in ("done", "error") else None
+    async def finished() -> dict[str, Any]:
+        body: dict[str, Any] = (await client.get(f"/api/runs/{run['id']}")).json()
+        return body if body["status"] in ("done", "error") else {}
 
-    done = await eventually(finished, "the run to finish")
+    done: dict[str, Any] = await eventually(finished, "the run to finish")
     assert done["status"] == "done", done
     await client.post("/api/send", json={"chat_id": chat["id"], "text": "what did it see?"})
 
