@@ -64,6 +64,7 @@ class Redactor:
                     secrets.update(f for f in _forms(part) if len(f) >= MIN_SECRET_LEN)
         # Longest first, so a secret inside a longer known value never leaves a tail behind.
         ordered = sorted(secrets, key=len, reverse=True)
+        self._secrets = tuple(ordered)
         self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
 
     @classmethod
@@ -79,6 +80,15 @@ class Redactor:
         if self._pattern is None or not value:
             return value
         return self._pattern.sub(REDACTED, value)
+
+    def cut_text(self, value: str) -> str:
+        """``text`` for a body cut at a size cap: a secret cut in two leaves no prefix behind."""
+        value = self.text(value)
+        for secret in self._secrets:
+            for size in range(len(secret) - 1, 2, -1):  # a 1-2 character tail tells nothing
+                if value.endswith(secret[:size]):
+                    return value[: len(value) - size] + REDACTED
+        return value
 
     def value(self, value: Any) -> Any:
         """A JSON-like value (str, list, dict; keys included) with every secret replaced."""

@@ -96,3 +96,30 @@ async def test_the_instances_own_secrets_are_redacted(
     echoed = await invoke(app_client, pid, "echo", "GET /base64/{value}", value=value)
     assert echoed.ok, echoed.error
     assert ADMIN_TOKEN not in json.dumps(echoed.body) and echoed.body == f"token={REDACTED}"
+
+
+def test_a_secret_cut_by_the_size_cap_leaves_no_prefix() -> None:
+    r = Redactor([API_KEY])
+    assert r.cut_text("output: " + API_KEY[:9]) == f"output: {REDACTED}"
+    assert r.cut_text("output: fine") == "output: fine"
+
+
+def test_json_log_lines_carry_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    """The real pipeline of ``piloto serve``: the JSON formatter on stderr, the filter on it."""
+    from piloto.logs import configure_logging, install_secret_filter
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("INFO")
+        remove = install_secret_filter([BEARER])
+        try:
+            logging.getLogger("piloto.test").warning(
+                "calling with %s", f"Bearer {BEARER}", extra={"sent": {"auth": BEARER}}
+            )
+        finally:
+            remove()
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert BEARER not in json.dumps(line) and line["msg"] == f"calling with Bearer {REDACTED}"

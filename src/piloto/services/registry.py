@@ -348,9 +348,12 @@ def redact_result(result: InvokeResult, redactor: Redactor) -> InvokeResult:
     """The result with every known secret replaced in its body and error."""
     if not redactor:
         return result
+    body = result.body
+    if result.truncated and isinstance(body, str):
+        body = redactor.cut_text(body)
     return result.model_copy(
         update={
-            "body": redactor.value(result.body),
+            "body": redactor.value(body),
             "error": redactor.text(result.error) if result.error else result.error,
         }
     )
