@@ -15,8 +15,10 @@ from typing import Any
 
 from piloto.auth.tokens import Principal
 from piloto.chat import repo
+from piloto.chat.modelturn import model_turn
 from piloto.chat.outcome import direct_summary
-from piloto.chat.service import ENDED, ChatDeps, TurnResult, _model_turn
+from piloto.chat.proposal import ENDED
+from piloto.chat.turnkit import ChatDeps, TurnResult
 from piloto.i18n import t
 from piloto.plans import repo as plans_repo
 from piloto.plans.models import PlanRun
@@ -137,7 +139,7 @@ async def after_run(deps: ChatDeps, run_id: str) -> None:
     # A cancelled run ends the loop: the model may explain, not propose again; a draft that
     # is waiting (e.g. a correction) is not replaced behind the person's back either.
     allow_tools = run.status != "cancelled" and state.pending_run_id is None
-    await _model_turn(
+    await model_turn(
         deps, TurnResult(anchor), chat_id=run.chat_id, project_id=run.project_id,
         principal=_principal_of(run), lang=lang, query=run.summary,
         origin_seq=call.origin_seq, auto_turn=turn, allow_tools=allow_tools,

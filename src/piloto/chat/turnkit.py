@@ -1,0 +1,65 @@
+"""What every part of a chat turn shares: its dependencies, its result, and how it speaks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from piloto.chat import repo
+from piloto.chat.models import Message, Role
+from piloto.llm import ChatModel
+from piloto.plans.models import PlanRun
+from piloto.services.registry import ServiceRegistry
+from piloto.settings import Settings
+from piloto.store.db import Database
+
+
+@dataclass
+class ChatDeps:
+    """What a turn needs; built once in the app's lifespan."""
+
+    db: Database
+    registry: ServiceRegistry
+    settings: Settings
+    model: ChatModel | None
+    # Starts the follow-up turn of a run that has ended (set by the app; see chat.followup).
+    schedule_followup: Callable[[str], None] | None = None
+
+
+@dataclass
+class TurnResult:
+    message: Message
+    replies: list[Message] = field(default_factory=list)
+    run: PlanRun | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The API shape of ``POST /api/send``."""
+        return {
+            "message": self.message.model_dump(),
+            "reply": self.replies[-1].model_dump() if self.replies else None,
+            "replies": [m.model_dump() for m in self.replies],
+            "run": self.run.public() if self.run else None,
+        }
+
+
+async def say(
+    deps: ChatDeps,
+    chat_id: str,
+    content: str,
+    *,
+    role: Role = "assistant",
+    run_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Message:
+    """Store one message in its own transaction."""
+    async with deps.db.write() as conn:
+        return await repo.append_message(
+            conn, chat_id=chat_id, role=role, content=content, run_id=run_id, meta=meta
+        )
+
+
+async def last_message(deps: ChatDeps, chat_id: str) -> Message:
+    """The chat's newest message (what a failed model call just wrote)."""
+    async with deps.db.read() as conn:
+        return (await repo.recent_messages(conn, chat_id=chat_id, limit=1))[0]
