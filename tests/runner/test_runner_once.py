@@ -79,6 +79,22 @@ async def test_a_timed_out_write_command_runs_once_and_waits_for_a_person(
     assert len((await _read(tmp_path / "toolbox-work" / "deliveries.txt") or "").splitlines()) == 1
 
 
+async def test_a_timed_out_read_command_is_not_started_twice(
+    client: httpx.AsyncClient, toolbox_url: str, tmp_path: Path
+) -> None:
+    """`sleep` only reads, yet a second copy beside one still running is not what was confirmed."""
+    _, chat_id = await new_chat(client)
+    await register(client, "box", toolbox_url, timeout_s=2)
+    marker = "sleep 6.2718"
+    run = await propose(client, chat_id, f"/cmd box {marker}")
+    assert run["risk"] == "read", run
+    await confirm(client, run)
+    final = await wait_run(client, run["id"])
+    assert final["status"] == "interrupted", final
+    assert final["steps"][0]["attempts"] == 1
+    await _gone(marker)
+
+
 async def test_a_write_command_killed_by_its_own_timeout_is_not_sent_again(
     client: httpx.AsyncClient, toolbox_url: str, tmp_path: Path
 ) -> None:

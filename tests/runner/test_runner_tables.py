@@ -183,7 +183,9 @@ MOVE_CASES: list[tuple[str, InvokeResult, bool, bool, bool, str]] = [
     ("GET behind a gateway 504", GATEWAY_TIMEOUT, False, True, False, "retry"),
     ("Idempotency-Key service timed out", TIMED_OUT, False, True, False, "retry"),
     ("write command timed out", TIMED_OUT, True, False, False, "interrupt"),
-    ("read command timed out", TIMED_OUT, True, False, True, "retry"),
+    # A command's call that timed out may still be running there: never a second copy.
+    ("read command timed out", TIMED_OUT, True, False, True, "interrupt"),
+    ("read command dropped", DROPPED, True, False, True, "interrupt"),
     ("MCP tool broke mid-call", MCP_BROKE, False, False, False, "interrupt"),
     # Nothing was sent: safe for anything.
     ("POST connection refused", REFUSED, False, False, False, "retry"),
@@ -208,6 +210,14 @@ MOVE_CASES: list[tuple[str, InvokeResult, bool, bool, bool, str]] = [
         "fail",
     ),
     ("read command exit 2", cmd_result(2), True, False, True, "retry"),
+    (
+        "read command killed by its timeout",
+        cmd_result(None, timed_out=True),
+        True,
+        False,
+        True,
+        "fail",
+    ),
     (
         "read command, toolbox 403",
         failed("the service answered 403", 403),

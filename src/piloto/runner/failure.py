@@ -138,8 +138,10 @@ def after_failure(
     """What a failed attempt allows, attempts left aside (invariant 2: at most once, always).
 
     ``idempotent``: a GET/HEAD/OPTIONS, or a service that honours the Idempotency-Key;
-    ``read_command``: a command the policy classifies ``read``. Only those are ever re-sent
-    when the first attempt may have taken effect; anything else waits for a person.
+    ``read_command``: a command the policy classifies ``read``. Only idempotent calls are
+    re-sent when the first attempt may have taken effect (a command, read or not, may still be
+    running there); a read command that ran and failed may run again; anything else waits for
+    a person.
     """
     sent = delivery(result)
     if sent == "refused":
@@ -148,8 +150,16 @@ def after_failure(
         return "retry"
     safe = idempotent or read_command
     if sent == "unknown":
+        if is_command and not idempotent:
+            # A command whose call timed out or dropped may still be running on the service:
+            # sending it again runs a second copy beside the first (`sleep 60` twice), even
+            # when it only reads. A person decides.
+            return "interrupt"
         return "retry" if safe else "interrupt"
     if is_command and command_ran(result):
-        # It ran and failed: running it again repeats whatever it did before failing.
+        # It ran and failed: running it again repeats whatever it did before failing; one that
+        # was killed by its time limit would only be killed again.
+        if _body(result).get("timed_out") is True:
+            return "fail"
         return "retry" if read_command else "fail"
     return "retry" if safe and is_transient(result) else "fail"
