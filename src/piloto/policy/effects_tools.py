@@ -74,8 +74,33 @@ def nmap(cmd: SimpleCommand) -> Effect:
 
 
 _READ_ALWAYS = words(
-    "uuidgen whatis apropos tldr info lsb_release pwgen shasum md5 units lvs vgs pvs"
+    "uuidgen whatis apropos tldr info lsb_release pwgen shasum md5 units lvs vgs pvs lvdisplay "
+    "vgdisplay pvdisplay named-checkconf named-checkzone mailq showmount nfsstat smbstatus testparm "
+    "ipcs lsipc finger pinky"
 )
+
+
+def checker(*flags: str) -> Classifier:
+    """A daemon that only checks its configuration with these flags, and runs otherwise."""
+
+    def classify(cmd: SimpleCommand) -> Effect:
+        if cmd.args and any(a in flags for a in cmd.args):
+            return read(cmd)
+        return write(cmd, "service")
+
+    return classify
+
+
+def ipmi(cmd: SimpleCommand) -> Effect:
+    """ipmitool sensor/sdr/sel list read; power and chassis control is destructive."""
+    args = [a.lower() for a in operands(cmd, ("-H", "-U", "-P", "-I", "-p", "-L", "-f"))]
+    if "power" in args and args[-1:] != ["status"]:
+        return destructive(cmd, "service-stop")
+    if any(a in ("clear", "reset", "set", "cold", "warm", "bootdev", "bootparam") for a in args):
+        return destructive(cmd, "destroy")
+    return read(cmd)
+
+
 _DESTROY_WORDS = re.compile(
     r"(delete|remove|destroy|purge|drop|wipe|erase|truncate|kill|terminate|uninstall|stop|"
     r"flush|shutdown|poweroff|reboot|decommission|format|reset|rm|rmi|del)([-_].*)?$",
@@ -169,5 +194,13 @@ CLASSIFIERS: dict[str, Classifier] = {
     **dict.fromkeys(_SECURITY_OFF, security),
     **dict.fromkeys(words("busctl gdbus dbus-send"), busctl),
     "udevadm": udevadm,
+    "ipmitool": ipmi,
+    "haproxy": checker("-c", "-v", "-vv"),
+    "sshd": checker("-t", "-T", "-V"),
+    "postqueue": checker("-p"),
+    "multipath": checker("-ll", "-l"),
+    "exportfs": checker("-v", "-s"),
+    "promtool": checker("check"),
+    "caddy": checker("validate", "version", "list-modules"),
     "nmap": nmap,
 }

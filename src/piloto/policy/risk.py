@@ -94,7 +94,8 @@ def _program(cmd: SimpleCommand, records: Sequence[SimpleCommand], index: int) -
     if name in readers.TRUNCATE:
         return destructive(cmd, "truncate")
     found = (
-        effects_system.classifier_for(name)
+        effects_tools.CLASSIFIERS.get(name)
+        or effects_system.classifier_for(name)
         or effects_code.classifier_for(name)
         or effects_apps.CLASSIFIERS.get(name)
         or effects_data.CLASSIFIERS.get(name)

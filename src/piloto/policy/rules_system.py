@@ -60,6 +60,11 @@ def power(cmd: SimpleCommand) -> str | None:
         if cmd.name == "shutdown" and "-c" in cmd.args:
             return None
         return f"`{show(cmd)}` shuts down or restarts the machine"
+    if cmd.name == "ipmitool":
+        words = [a.lower() for a in cmd.args]
+        at = words.index("power") if "power" in words else -1
+        if at >= 0 and words[at + 1 : at + 2] in (["off"], ["reset"], ["cycle"], ["soft"]):
+            return f"`{show(cmd)}` powers off or resets a machine through its BMC"
     if cmd.name == "init" and cmd.args[:1] and cmd.args[0] in ("0", "1", "6", "s", "S"):
         return f"`{show(cmd)}` changes the runlevel: it halts, reboots or isolates the machine"
     if cmd.name == "systemctl":
