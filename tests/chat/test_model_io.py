@@ -188,3 +188,18 @@ async def test_text_calls_get_distinct_ids_in_the_history(
     assert all(len(i) == 9 and i.isalnum() for i in ids)  # Mistral's templates demand this
     answered = [m["tool_call_id"] for m in sent if m["role"] == "tool"]
     assert answered == ids
+
+
+async def test_typing_shows_words_not_a_text_call(loop_world: World, llm: ScriptedLLM) -> None:
+    from piloto.store.eventlog import read_events
+
+    text = f'Checking the disks now.\n<tool_call>{{"name": "mcp_request", "arguments": {PLAN}}}</tool_call>'
+    llm.push(Reply(text=text, chunk_chars=6, chunk_delay_s=0.03))
+    body = (await loop_world.send("how full are the disks?")).json()
+    assert body["run"]["status"] == "draft"
+    db = loop_world.client.app.state.db  # type: ignore[attr-defined]
+    async with db.read() as conn:
+        events = await read_events(conn, chat_id=loop_world.chat_id, after=0)
+    typing = [e.data["text"] for e in events if e.type == "typing"]
+    assert typing  # the words streamed in
+    assert all("<tool_call>" not in t and "mcp_request" not in t for t in typing)

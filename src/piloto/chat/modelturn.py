@@ -22,6 +22,7 @@ from piloto.store.eventlog import append_event
 
 log = logging.getLogger("piloto.chat")
 STREAM_FLUSH_S = 0.25
+TEXT_CALL_MARKERS = ("<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "```json")
 
 
 async def model_turn(
@@ -87,6 +88,15 @@ async def model_turn(
             messages = messages + _correction(completion, calls, reason, native=ctx.native)
 
 
+def typed(text: str) -> str:
+    """What the person sees while the model writes: its words, not a tool call it writes as text."""
+    for marker in TEXT_CALL_MARKERS:
+        at = text.find(marker)
+        if at >= 0:
+            text = text[:at]
+    return text
+
+
 def _calls_of(completion: Completion, ctx: TurnContext) -> tuple[tuple[ToolCall, ...], str]:
     """The tool calls of an answer, native or written as text, and the text around them."""
     if completion.tool_calls:
@@ -131,7 +141,7 @@ async def _complete(
             last_flush = time.monotonic()
             async with deps.db.write() as conn:
                 await append_event(
-                    conn, chat_id=chat_id, type="typing", data={"text": "".join(buffer)}
+                    conn, chat_id=chat_id, type="typing", data={"text": typed("".join(buffer))}
                 )
 
     if deps.settings.log_prompts:
