@@ -203,3 +203,16 @@ async def test_typing_shows_words_not_a_text_call(loop_world: World, llm: Script
     typing = [e.data["text"] for e in events if e.type == "typing"]
     assert typing  # the words streamed in
     assert all("<tool_call>" not in t and "mcp_request" not in t for t in typing)
+
+
+async def test_models_without_a_model_or_when_the_endpoint_fails(
+    app_client: Any, loop_settings: Settings, open_world: Any
+) -> None:
+    direct = (await app_client.get("/api/models")).json()
+    assert direct == {"default": None, "models": [], "error": None}
+    # An endpoint that refuses connections: the default is still offered, with the reason.
+    dead = loop_settings.model_copy(update={"llm_base_url": "http://127.0.0.1:9/v1"})
+    async with open_world(dead) as world:
+        listed = (await world.client.get("/api/models")).json()
+        assert listed["models"] == [listed["default"]]
+        assert "Could not reach the model" in listed["error"]
