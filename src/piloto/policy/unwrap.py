@@ -200,7 +200,10 @@ def shell_script(name: str, args: Sequence[str]) -> Script | None:
     """The shell code a command runs from its arguments, if any."""
     if name in SHELLS:
         code = _shell_c(args)
-        return Script(code, "-c", True) if code is not None else None
+        if code is None:
+            return None
+        after = list(args[list(args).index(code) + 1 :]) if code in args else []
+        return Script(_positional(code, after), "-c", True)
     if name == "eval" and args:
         return Script(" ".join(args), "-c", True)
     if name in ("su", "runuser"):
@@ -221,6 +224,31 @@ def shell_script(name: str, args: Sequence[str]) -> Script | None:
         rest = args[start:]
         return Script(" ".join(rest), "watch", False) if rest else None
     return None
+
+
+_POSITIONAL = re.compile(r'"\$[@*]"|"\$\{[@*]\}"|\$(\d)|\$\{(\d+)\}|\$[@*]|\$\{[@*]\}')
+
+
+def _positional(code: str, values: list[str]) -> str:
+    """`sh -c 'rm -rf "$0"' /` runs `rm -rf /`: put the arguments where the script uses them.
+
+    Values go in as they are (not re-quoted): a value holding `;` then reads as two commands,
+    which over-judges but never under-judges what bash runs.
+    """
+    if not values:
+        return code
+
+    def one(match: re.Match[str]) -> str:
+        text = match.group(0)
+        number = match.group(1) or match.group(2)
+        if number is not None:
+            index = int(number)
+            return values[index] if index < len(values) else text
+        if text.startswith('"'):
+            return " ".join(f'"{v}"' for v in values[1:])
+        return " ".join(values[1:])
+
+    return _POSITIONAL.sub(one, code)
 
 
 def _shell_c(args: Sequence[str]) -> str | None:
