@@ -26,7 +26,9 @@ pytestmark = [
     pytest.mark.timeout(600),
 ]
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-RUNS = 200
+# Enough runs that both instances hold several when B dies; throughput is measured by
+# bench/bench_instances.py, not here (200 runs took 4 minutes on a busy CI machine).
+RUNS = 60
 STEPS = 5
 
 
