@@ -212,6 +212,8 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     app.state.chat.schedule_followup = followups.schedule
     app.state.followups = followups
     stack.push_async_callback(followups.aclose)
+    # Runs that ended while no instance was up to answer them (a crash, a restart).
+    await followups.sweep()
     if settings.demo:
         demo = await start_demo(settings, registry)
         stack.push_async_callback(demo.aclose)

@@ -271,3 +271,28 @@ async def test_a_runs_follow_up_is_answered_once(loop_world: World, llm: Scripte
     await after_run(app.state.chat, run["id"])
     assert len(llm.requests) == 2
     assert [m["content"] for m in await world.messages()].count("Once.") == 1
+
+
+async def test_a_restart_answers_a_run_that_ended_unanswered(
+    loop_world: World, llm: ScriptedLLM
+) -> None:
+    from sqlalchemy import update
+
+    from piloto.store.schema import plan_calls
+
+    world = loop_world
+    llm.push(Reply(tool_calls=[("mcp_request", plan("echo hi"))]), Reply(text="First."))
+    run = (await world.send("say hi")).json()["run"]
+    await world.send("yes")
+    await until(await answered(world, "First."), what="the answer")
+    app = world.client.app  # type: ignore[attr-defined]
+    await app.state.followups.wait_idle()
+    # As if the instance had died between the run's end and its follow-up.
+    async with app.state.db.write() as conn:
+        await conn.execute(
+            update(plan_calls).where(plan_calls.c.run_id == run["id"]).values(followup="pending")
+        )
+    llm.push(Reply(text="Answered after the restart."))
+    assert await app.state.followups.sweep() == [run["id"]]
+    await until(await answered(world, "Answered after the restart."), what="the late answer")
+    assert await app.state.followups.sweep() == []  # claimed: never twice

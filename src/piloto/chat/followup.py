@@ -22,10 +22,13 @@ from piloto.chat.turnkit import ChatDeps, TurnResult
 from piloto.i18n import t
 from piloto.plans import repo as plans_repo
 from piloto.plans.models import PlanRun
+from piloto.store.ids import now
 
 log = logging.getLogger("piloto.chat.followup")
 
 CLOSE_GRACE_S = 10.0
+# A run that ended longer ago than this is not answered after a restart: the person has moved on.
+SWEEP_WINDOW_S = 600.0
 
 
 class FollowUps:
@@ -52,6 +55,14 @@ class FollowUps:
         except Exception as exc:  # never let a follow-up take anything else down
             log.exception("follow-up of run %s failed", run_id)
             await _report_failure(self.deps, run_id, exc)
+
+    async def sweep(self, *, window_s: float = SWEEP_WINDOW_S) -> list[str]:
+        """At startup: answer runs that ended recently while no instance was there to."""
+        async with self.deps.db.read() as conn:
+            found = await repo.unanswered_runs(conn, since=now() - window_s)
+        for run_id in found:
+            self.schedule(run_id)
+        return found
 
     async def wait_idle(self) -> None:
         """Wait for the follow-ups in flight (tests and shutdown)."""

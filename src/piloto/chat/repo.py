@@ -14,7 +14,7 @@ from piloto.errors import Invalid, NotFound
 from piloto.projects.repo import get_project
 from piloto.store.eventlog import append_event
 from piloto.store.ids import new_id, now
-from piloto.store.schema import chat_state, chats, messages, plan_calls
+from piloto.store.schema import chat_state, chats, messages, plan_calls, runs
 
 MESSAGES_PAGE_MAX = 200
 
@@ -273,3 +273,19 @@ async def release_followup(conn: AsyncConnection, *, run_id: str) -> None:
         .where(plan_calls.c.run_id == run_id, plan_calls.c.followup == "claimed")
         .values(followup="pending")
     )
+
+
+async def unanswered_runs(conn: AsyncConnection, *, since: float) -> list[str]:
+    """Runs that ran and ended after ``since`` whose follow-up was never started (a restart)."""
+    rows = await conn.execute(
+        select(plan_calls.c.run_id)
+        .join(runs, runs.c.id == plan_calls.c.run_id)
+        .where(
+            plan_calls.c.followup == "pending",
+            runs.c.status.in_(("done", "error", "cancelled")),
+            runs.c.started_at.is_not(None),
+            runs.c.finished_at >= since,
+        )
+        .order_by(runs.c.finished_at)
+    )
+    return [r.run_id for r in rows]
