@@ -18,6 +18,7 @@ MAX_DEPTH = 8
 # What a program name may look like; anything else ($X, $(…), globs, {a,b}) is computed at run time.
 _PLAIN_PROGRAM = re.compile(r"[\w.+@%:/~,-]+|\[\[?")
 _ECHOES = frozenset({"echo", "printf"})
+_VARIABLE = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
 _ELEMENT = re.compile(r"[A-Za-z_]\w*\[[^\]]*\]\+?=.*", re.S)
 _DECLARERS = frozenset({"export", "declare", "typeset", "local", "readonly"})
 
@@ -45,6 +46,7 @@ class _Walker:
         self.records: list[SimpleCommand] = []
         self._pipelines = 0
         self._cwd: str | None = None
+        self._vars: dict[str, str] = {}
 
     def parse(self, text: str, ctx: _Ctx) -> None:
         if ctx.depth > MAX_DEPTH:
@@ -146,12 +148,36 @@ class _Walker:
         sets = tuple(_word_value(a, ctx.text) for a in assignments) + tuple(argv[:elements])
         argv = argv[elements:]
         index = self._emit(argv, redirects, ctx, stdin_text, computed=computed, assignments=sets)
+        expanded = [*argv[:1], *(self._expand(a) for a in argv[1:])]
+        if expanded != argv and not computed:
+            # `D=/; rm -rf $D`: judge the arguments as they will be, too (a shadow record).
+            shadow = dataclasses.replace(ctx, parent=index, via="expanded", pipe=None)
+            self._emit(expanded, redirects, shadow, stdin_text)
+        self._remember(argv, sets)
         for part in [*assignments, *words]:
             self._substitutions(part, ctx, index)
         for redirect in redirect_nodes:
             target = getattr(redirect, "output", None)
             if target is not None and not isinstance(target, int):
                 self._substitutions(target, ctx, index)
+
+    def _expand(self, word: str) -> str:
+        """The word with variables set literally earlier in the command substituted."""
+        if "$" not in word or not self._vars:
+            return word
+        return _VARIABLE.sub(lambda m: self._vars.get(m.group(1) or m.group(2), m.group(0)), word)
+
+    def _remember(self, argv: list[str], sets: tuple[str, ...]) -> None:
+        """Literal `NAME=value` assignments (bare or exported) for later commands' arguments."""
+        if argv and unwrap.basename(argv[0]) not in _DECLARERS:
+            return
+        for word in sets + tuple(argv[1:]):
+            name, equals, value = word.partition("=")
+            if equals and re.fullmatch(r"[A-Za-z_]\w*", name):
+                if "$" in value or "`" in value:
+                    self._vars.pop(name, None)
+                else:
+                    self._vars[name] = value
 
     def _redirects(self, nodes: list[Any], ctx: _Ctx) -> tuple[Redirect, ...]:
         found: list[Redirect] = []
