@@ -79,8 +79,9 @@ def has_option(cmd: SimpleCommand, *names: str) -> bool:
     return any(n in found for n in names)
 
 
-def option_value(cmd: SimpleCommand, *names: str) -> list[str]:
-    """Values of `-o V`, `-oV`, `--opt V` and `--opt=V`."""
+def option_value(cmd: SimpleCommand, *names: str, booleans: str | None = None) -> list[str]:
+    """Values of `-o V`, `-oV`, `--opt V` and `--opt=V`; `booleans` limits what may precede
+    the letter in a cluster (`-tAc SQL`) so that `-pSecret` is not read as `-p -S -e cret`."""
     values: list[str] = []
     args = cmd.args
     for i, arg in enumerate(args):
@@ -94,7 +95,9 @@ def option_value(cmd: SimpleCommand, *names: str) -> list[str]:
             ):
                 # A short cluster: `-qO-`, `-tAc SQL`; the letter takes the rest or the next word.
                 at = arg.find(name[1], 1)
-                if at > 0 and arg[1:at].isalpha():
+                before = arg[1:at]
+                allowed = before.isalpha() and (booleans is None or set(before) <= set(booleans))
+                if at > 0 and allowed:
                     rest = arg[at + 1 :]
                     values.append(rest if rest else (args[i + 1] if i + 1 < len(args) else ""))
     return values

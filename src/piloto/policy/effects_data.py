@@ -63,13 +63,13 @@ def _stdin_unknown(cmd: SimpleCommand) -> bool:
 def psql(cmd: SimpleCommand) -> Effect:
     """psql -c/-f, mysql -e, sqlite3 DB SQL: reads for SELECT, destructive for any change."""
     if cmd.name == "psql":
-        texts = option_value(cmd, "-c", "--command")
+        texts = option_value(cmd, "-c", "--command", booleans="tAqXxnbeaEsS")
         if option_value(cmd, "-f", "--file"):
             return destructive(cmd, "database")
         if has_option(cmd, "-l", "--list", "-V", "--version"):
             return read(cmd)
     elif cmd.name in ("mysql", "mariadb"):
-        texts = option_value(cmd, "-e", "--execute")
+        texts = option_value(cmd, "-e", "--execute", booleans="BNrstvnqEHX")
         if has_option(cmd, "-V", "--version"):
             return read(cmd)
     else:  # sqlite3 [options] DB [SQL…]
