@@ -23,9 +23,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 import yaml
 
-from piloto.services.invoke import RedirectRefused, connect_reason, send_capped
 from piloto.services.models import OperationSpec, ParamSpec, ParsedSpec, Risk
 from piloto.services.netguard import AddressRefused
+from piloto.services.transport import RedirectRefused, connect_reason, send_capped
 from piloto.services.urls import normalize_base_url, same_origin
 
 log = logging.getLogger("piloto.services.openapi")
