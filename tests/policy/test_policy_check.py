@@ -337,3 +337,21 @@ def test_decision_is_a_frozen_value() -> None:
     )
     with pytest.raises(AttributeError):
         decision.allowed = False  # type: ignore[misc]
+
+
+def test_hostile_fragments_never_crash_the_policy() -> None:
+    """Random mixes of the constructs the rewrites handle: always a decision, never an error."""
+    import random
+
+    rng = random.Random(16)
+    pieces = ["case ", " in ", ";;", "esac", "$((", "))", "[[", "]]", "time ", "for ((", "do "]
+    pieces += ["done", "=(", "select ", "coproc ", "$[", "<<EOF\n", "\nEOF", "sudo ", "bash -c "]
+    pieces += ["xargs ", "find . -exec ", " \\;", "echo ", "| sh", "env -S ", "LD_PRELOAD=x "]
+    alphabet = "ab rm-f/$(){}[];|&<>'\"`\\\n*?~=#!:%+.,019"
+    for _ in range(3000):
+        cmd = "".join(
+            rng.choice(pieces) if rng.random() < 0.3 else rng.choice(alphabet)
+            for _ in range(rng.randint(1, 40))
+        )
+        decision = check_command(cmd)
+        assert decision.risk_code, cmd
