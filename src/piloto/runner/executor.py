@@ -125,13 +125,14 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
             step.arguments,
             ctx.results,
             current=step.idx,
-            shell_keys=frozenset({"cmd"}) if is_cmd else frozenset(),
+            # The command field is shell-quoted when a template fills it (toolbox: cmd).
+            shell_keys=frozenset({spec.command_field or "cmd"}) if is_cmd else frozenset(),
         )
     except TemplateError as exc:
         await end_step(ctx, step, total, None, str(exc), summary=None, ms=None)
         raise StepFailed(str(exc)) from None
     limits = command_limits(ctx.settings)
-    original_cmd = (command_of(arguments) or "") if is_cmd else ""
+    original_cmd = (command_of(arguments, spec.command_field) or "") if is_cmd else ""
     read_cmd = False
     if is_cmd:
         # Invariant 4: the policy again, right before running, with the project's limits of now.

@@ -92,11 +92,14 @@ async def _resend_is_safe(
         return False
     results = {s.idx: s.response for s in run.steps if s.status == "done"}
     try:
-        arguments = render(step.arguments, results, current=step.idx, shell_keys=frozenset({"cmd"}))
+        field = resolved.spec.command_field or "cmd"
+        arguments = render(step.arguments, results, current=step.idx, shell_keys=frozenset({field}))
     except TemplateError:
         return False
     project = await get_project(conn, project_id=run.project_id)
-    decision = check_command(command_of(arguments) or "", command_limits(project.settings))
+    decision = check_command(
+        command_of(arguments, resolved.spec.command_field) or "", command_limits(project.settings)
+    )
     return decision.allowed and decision.risk == "read"
 
 
