@@ -12,6 +12,7 @@ import bashlex
 
 from piloto.policy import paths, unwrap
 from piloto.policy.models import PolicyParseError, Redirect, SimpleCommand
+from piloto.policy.quoting import ansi_escapes, decode_ansi_c
 from piloto.policy.rewrite import rewrite
 
 MAX_DEPTH = 8
@@ -286,7 +287,7 @@ class _Walker:
         words = [a for a in before.args if not (before.name == "echo" and a in ("-n", "-e", "-E"))]
         text = " ".join(words)
         # printf and echo -e turn \x72\x6d into `rm`: judge what the shell will read.
-        return _ansi_escapes(text) if before.name == "printf" or "-e" in before.args else text
+        return ansi_escapes(text) if before.name == "printf" or "-e" in before.args else text
 
     def _exec_argvs(self, record: SimpleCommand) -> list[list[str]]:
         if record.computed:
@@ -309,7 +310,7 @@ def _word_value(word: Any, text: str) -> str:
     """The word after quote removal; ANSI-C quoting ($'\\x72m') is decoded here, bashlex cannot."""
     raw = text[word.pos[0] : word.pos[1]]
     if "$'" in raw:
-        return _decode_ansi_c(raw)
+        return decode_ansi_c(raw)
     value: str = word.word
     return value
 
@@ -340,67 +341,6 @@ def _next_cwd(cwd: str | None, args: Sequence[str]) -> str | None:
         return paths.HOME if not args else cwd
     resolved = paths.resolve(targets[0], cwd)
     return resolved if resolved.startswith("/") else None
-
-
-_ESCAPES = {
-    "n": "\n",
-    "t": "\t",
-    "r": "\r",
-    "a": "\a",
-    "b": "\b",
-    "e": "\x1b",
-    "E": "\x1b",
-    "f": "\f",
-    "v": "\v",
-    "\\": "\\",
-    "'": "'",
-    '"': '"',
-    "?": "?",
-}
-
-
-def _decode_ansi_c(raw: str) -> str:
-    """Quote removal for a word that uses $'…' (only the pieces policy decisions depend on)."""
-    out: list[str] = []
-    i = 0
-    while i < len(raw):
-        ch = raw[i]
-        if raw.startswith("$'", i):
-            end = i + 2
-            while end < len(raw) and raw[end] != "'":
-                end += 2 if raw[end] == "\\" else 1
-            out.append(_ansi_escapes(raw[i + 2 : end]))
-            i = end + 1
-        elif ch == "'":
-            end = raw.find("'", i + 1)
-            end = len(raw) if end < 0 else end
-            out.append(raw[i + 1 : end])
-            i = end + 1
-        elif ch == '"':
-            i += 1  # double quotes: the content stays, escapes are rare enough to keep literally
-        elif ch == "\\" and i + 1 < len(raw):
-            out.append(raw[i + 1])
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def _ansi_escapes(body: str) -> str:
-    def one(match: re.Match[str]) -> str:
-        token = match.group(1)
-        if token[0] in "xX":
-            return chr(int(token[1:], 16))
-        if token[0] in "uU":
-            return chr(int(token[1:], 16))
-        if token[0].isdigit():
-            return chr(int(token, 8) & 0xFF)
-        return _ESCAPES.get(token, "\\" + token)
-
-    return re.sub(
-        r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|.)", one, body
-    )
 
 
 def _describe(exc: Exception) -> str:
