@@ -4,14 +4,19 @@ policy at proposal, and every MCP tool's arguments are checked against its input
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.conftest import ADMIN_TOKEN
 from tests.support.registry import invoke, new_project, registry_of
 
+from piloto.app import create_app
+from piloto.llm.scripted import Reply, ScriptedLLM
 from piloto.plans.validate import (
     CheckedStep,
     PlanInvalid,
@@ -21,6 +26,7 @@ from piloto.plans.validate import (
 )
 from piloto.projects.models import ProjectSettings
 from piloto.services.mcp_tools import mcp_command_field
+from piloto.settings import Settings
 
 SERVER = Path(__file__).with_name("mcp_command_server.py")
 
@@ -135,3 +141,53 @@ async def test_mcp_results_are_redacted_too(app_client: httpx.AsyncClient) -> No
     result = await invoke(app_client, pid, "leaky", "show_env", name="API_TOKEN")
     assert result.ok, result.error
     assert secret not in str(result.body) and "API_TOKEN=[redacted]" in str(result.body)
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedLLM]:
+    server = ScriptedLLM()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_the_model_proposing_rm_rf_through_mcp_gets_no_plan(
+    settings: Settings, llm: ScriptedLLM
+) -> None:
+    """Through the whole turn: the (scripted) model asks the MCP tool to wipe the disk twice;
+    nothing is proposed, so nothing can be confirmed, and the model is told why."""
+    app = create_app(settings.model_copy(update={"llm_base_url": llm.base_url}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://t",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as client,
+    ):
+        client.app = app  # type: ignore[attr-defined]
+        pid = await _setup(client)
+        chat = (await client.post("/api/chats", json={"project_id": pid, "title": "t"})).json()
+        wipe = json.dumps(
+            {
+                "summary": "Free some space",
+                "steps": [
+                    {
+                        "service": "shell",
+                        "operation": "run_command",
+                        "arguments": {"command": "rm -rf /"},
+                    }
+                ],
+            }
+        )
+        llm.push(*[Reply(tool_calls=[("mcp_request", wipe)])] * 3)
+        body = (
+            await client.post("/api/send", json={"chat_id": chat["id"], "text": "free space"})
+        ).json()
+        assert body["run"] is None, body
+        state = (await client.get(f"/api/chats/{chat['id']}")).json()["state"]
+        assert state["pending_run_id"] is None
+        told = [m for r in llm.requests[1:] for m in r["messages"] if m["role"] == "tool"]
+        assert told and "step 1" in told[0]["content"]
