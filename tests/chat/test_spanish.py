@@ -96,3 +96,22 @@ def test_both_languages_have_every_key() -> None:
         assert sorted(re.findall(r"\{(\w+)", table["en"])) == sorted(
             re.findall(r"\{(\w+)", table["es"])
         ), key
+
+
+def test_the_runners_reasons_in_spanish() -> None:
+    from piloto.runner.report import localise_reason
+
+    assert localise_reason("es", "the command exited with code 2") == (
+        "el comando terminó con código 2"
+    )
+    assert localise_reason("es", "the command timed out and was killed; x") == (
+        "el comando superó el tiempo límite y se detuvo; x"
+    )
+    assert localise_reason("es", "the output reports permission denied") == (
+        "la salida indica permission denied"
+    )
+    # A service's own text is data: left as it is.
+    assert localise_reason("es", "HTTP 500 · upstream failed") == "HTTP 500 · upstream failed"
+    assert localise_reason("en", "the command exited with code 2") == (
+        "the command exited with code 2"
+    )

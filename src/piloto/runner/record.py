@@ -18,7 +18,7 @@ from piloto.plans.models import PlanStep
 from piloto.runner.context import RunCtx
 from piloto.runner.failure import command_ran
 from piloto.runner.leases import hold
-from piloto.runner.report import clip, short_result, step_line, stored_response
+from piloto.runner.report import clip, localise_reason, short_result, step_line, stored_response
 from piloto.services.models import InvokeResult
 from piloto.store.ids import now
 from piloto.store.schema import steps
@@ -91,7 +91,7 @@ async def note_retry(
         )
         text = (
             t(ctx.lang, "retrying", n=step.idx + 1, attempt=attempt, max=max_attempts, delay=delay)
-            + f" ({clip(reason, 200)})"
+            + f" ({clip(localise_reason(ctx.lang, reason), 200)})"
         )
         await chat_repo.append_message(
             conn, chat_id=run.chat_id, role="event", content=text, run_id=run.id,
