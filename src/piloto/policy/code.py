@@ -22,6 +22,8 @@ _FILE_CALL = re.compile(
     r"\b(open|remove|unlink|write_text|write_bytes|writeFileSync|truncate|chmod|chown)\s*"
     r"\(\s*(?:[\w.]+\(\s*)?['\"]([^'\"]*)['\"]"
 )
+# Commands the denylist refuses even without arguments (`os.system('reboot')`).
+_ONE_WORD_DENIED = frozenset({"reboot", "halt", "poweroff", "shutdown", "killall5"})
 _OPEN_READ = re.compile(r"\bopen\s*\(\s*['\"][^'\"]*['\"]\s*(\)|,\s*['\"]r)")
 
 
@@ -31,7 +33,8 @@ def literals(code: str) -> Iterator[str]:
     for text in (code, _CONCAT.sub("", code)):
         for match in _LITERAL.finditer(text):
             literal = next(g for g in match.groups() if g is not None).strip()
-            if literal and literal not in seen and (" " in literal or "/" in literal):
+            shell_like = " " in literal or "/" in literal or literal in _ONE_WORD_DENIED
+            if literal and literal not in seen and shell_like:
                 seen.add(literal)
                 yield literal
 

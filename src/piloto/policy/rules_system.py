@@ -225,7 +225,10 @@ def _is_decoder(cmd: SimpleCommand) -> bool:
         return "-r" in options
     if cmd.name == "openssl":
         return "-d" in options
-    return cmd.name in ("uudecode", "rev")
+    if cmd.name in ("gzip", "bzip2", "xz", "zstd", "lz4"):
+        return bool(options & {"-d", "--decompress"})
+    # rot13 with tr, reversed text, compressed payloads: text turned into a hidden command.
+    return cmd.name in ("uudecode", "rev", "tr", "rot13", "zcat", "gunzip", "bzcat", "xzcat")
 
 
 def _kind(cmd: SimpleCommand) -> str | None:
