@@ -82,6 +82,10 @@ async def test_echoed_credentials_are_redacted_from_results(
     encoded = base64.urlsafe_b64encode(API_KEY.encode()).decode()
     decoded = await invoke(app_client, pid, "echo", "GET /base64/{value}", value=encoded)
     assert decoded.ok and API_KEY not in json.dumps(decoded.body) and REDACTED in decoded.body
+    # a large body (redacted off the event loop): 100 JSON lines, each echoing the headers
+    streamed = await invoke(app_client, pid, "echo", "GET /stream/{n}", n="100")
+    assert streamed.ok and streamed.bytes > 32 * 1024, (streamed.error, streamed.bytes)
+    assert API_KEY not in json.dumps(streamed.body) and BEARER not in json.dumps(streamed.body)
 
 
 async def test_the_instances_own_secrets_are_redacted(

@@ -328,7 +328,7 @@ class ServiceRegistry:
                 resolved.spec.path,
                 arguments,
             )
-            return redact_result(result, redactor)
+            return await redact_off_loop(result, redactor)
         if svc.base_url is None:
             raise NotFound(f"service “{service}” has no base URL")
         target = HttpTarget(
@@ -341,7 +341,14 @@ class ServiceRegistry:
         result = await invoke_http(
             target, resolved.spec, arguments, client=self.http, idempotency_key=idempotency_key
         )
-        return redact_result(result, redactor)
+        return await redact_off_loop(result, redactor)
+
+
+async def redact_off_loop(result: InvokeResult, redactor: Redactor) -> InvokeResult:
+    """``redact_result``, in a thread for large bodies (walking 1 MiB of JSON takes ~0.1 s)."""
+    if result.bytes > 32 * 1024:
+        return await asyncio.to_thread(redact_result, result, redactor)
+    return redact_result(result, redactor)
 
 
 def redact_result(result: InvokeResult, redactor: Redactor) -> InvokeResult:
