@@ -188,6 +188,11 @@ CLASSIFIERS: dict[str, Classifier] = {
     ),
     "arp": flag_tool(("-s", "--set", "-f", "--file"), ("-d", "--delete")),
     "tree": flag_tool(("-o",)),
+    "keytool": flag_tool(
+        ("-genkeypair", "-importcert", "-importkeystore", "-storepasswd", "-changealias"),
+        ("-delete",),
+    ),
+    "cpupower": flag_tool(("frequency-set", "set", "idle-set")),
     "sar": flag_tool(("-o",)),
     # ripgrep's --pre runs a program on every file it searches.
     **dict.fromkeys(words("rg ripgrep"), flag_tool((), ("--pre",))),

@@ -48,7 +48,10 @@ _HARMLESS_VARIABLES = re.compile(
 def assess(cmd: SimpleCommand, records: Sequence[SimpleCommand] = (), index: int = -1) -> Effect:
     """The effect of `cmd`; `records`/`index` let a shell fed a parsed script count as the script."""
     program = _program(cmd, records, index)
-    return worst([program, *_redirects(cmd), *_assignments(cmd)]) or program
+    extra = [*_redirects(cmd), *_assignments(cmd)]
+    if "nohup" in cmd.wrappers and not cmd.writes:
+        extra.append(Effect("write", "redirect", "nohup.out"))  # nohup appends to ./nohup.out
+    return worst([program, *extra]) or program
 
 
 def risk_of(cmd: SimpleCommand) -> Risk:
