@@ -15,6 +15,7 @@ from blockbuster import BlockBuster, blockbuster_ctx
 from sqlalchemy import create_engine, text
 
 from piloto.app import create_app
+from piloto.llm.scripted import ScriptedLLM
 from piloto.settings import Settings
 from tests.support.settings import ADMIN_TOKEN, make_settings
 
@@ -110,6 +111,20 @@ async def anon_client(app_client: httpx.AsyncClient) -> AsyncIterator[httpx.Asyn
     transport = httpx.ASGITransport(app=app_client.app)  # type: ignore[attr-defined]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def scripted_llm_server() -> Iterator[ScriptedLLM]:
+    """One scripted OpenAI-compatible server for the whole session."""
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def llm(scripted_llm_server: ScriptedLLM) -> ScriptedLLM:
+    """The session's scripted model with an empty script and no recorded requests."""
+    scripted_llm_server.reset()
+    return scripted_llm_server
 
 
 async def make_token(client: httpx.AsyncClient, role: str) -> str:

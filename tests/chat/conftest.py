@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +16,6 @@ from tests.support.world import World, make_world, toolbox
 from piloto.app import create_app
 from piloto.llm.scripted import ScriptedLLM
 from piloto.settings import Settings
-
-
-@pytest.fixture
-def llm() -> Iterator[ScriptedLLM]:
-    """The scripted OpenAI-compatible server on loopback."""
-    server = ScriptedLLM()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

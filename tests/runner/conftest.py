@@ -45,13 +45,6 @@ def toolbox_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def llm() -> Iterator[ScriptedLLM]:
-    """The scripted OpenAI-compatible server."""
-    with ScriptedLLM() as server:
-        yield server
-
-
-@pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app with its runner, no model."""
     async with open_app(settings) as c:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,16 +140,6 @@ async def test_mcp_results_are_redacted_too(app_client: httpx.AsyncClient) -> No
     result = await invoke(app_client, pid, "leaky", "show_env", name="API_TOKEN")
     assert result.ok, result.error
     assert secret not in str(result.body) and "API_TOKEN=[redacted]" in str(result.body)
-
-
-@pytest.fixture
-def llm() -> Iterator[ScriptedLLM]:
-    server = ScriptedLLM()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_the_model_proposing_rm_rf_through_mcp_gets_no_plan(

@@ -5,7 +5,7 @@ trail, or what the (scripted) model receives afterwards."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,16 +19,6 @@ from piloto.settings import Settings
 
 API_KEY = "flow-S3cret-api-key-987"
 BEARER = "flow-bearer-token-654321"
-
-
-@pytest.fixture
-def llm() -> Iterator[ScriptedLLM]:
-    server = ScriptedLLM()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

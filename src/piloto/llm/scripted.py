@@ -70,11 +70,13 @@ class ScriptedLLM:
         self._responder = fn
 
     def reset(self) -> None:
-        """Forget queued replies and recorded requests."""
+        """Forget the script (queued replies, responder, default) and recorded requests."""
         with self._lock:
             self._queue.clear()
             self.requests.clear()
             self.request_headers.clear()
+            self._responder = None
+            self.default = None
 
     def _next_reply(self, body: dict[str, Any]) -> Reply | None:
         with self._lock:
