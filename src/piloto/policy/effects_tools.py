@@ -193,6 +193,9 @@ CLASSIFIERS: dict[str, Classifier] = {
         ("-delete",),
     ),
     "cpupower": flag_tool(("frequency-set", "set", "idle-set")),
+    "sdiff": flag_tool(("-o", "--output")),
+    "lastlog": flag_tool(("-C", "--clear", "-S", "--set")),
+    "faillog": flag_tool(("-r", "--reset", "-l", "--lock-secs", "-m", "--maximum")),
     "sar": flag_tool(("-o",)),
     # ripgrep's --pre runs a program on every file it searches.
     **dict.fromkeys(words("rg ripgrep"), flag_tool((), ("--pre",))),

@@ -22,7 +22,7 @@ READ = words("""
     objdump readelf look rev numfmt factor bc yes systemd-analyze systemd-cgls systemd-cgtop
     busctl udevadm dmidecode hwinfo inxi ipcs sestatus getenforce aa-status apparmor_status
     quota repquota pmap pwdx lsb_release hostid locale zdump timeout-check shellcheck yamllint
-    hadolint jsonlint gron csvlook zipinfo pwck grpck free help compgen complete hash
+    hadolint jsonlint gron csvlook zipinfo free help compgen complete hash
     let read getopts shift set unset export declare typeset local readonly shopt exit return
     break continue times caller disown bg fg logout mapfile readarray printenv
     xargs watch nohup time nice ionice stdbuf setsid flock taskset chrt unbuffer sudo doas
