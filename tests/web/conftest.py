@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.waits import WAIT_S
 
 ADMIN = "web-admin-token-0123456789"
 CHROMIUM = os.environ.get("PILOTO_CHROMIUM", "/usr/bin/chromium")
@@ -100,7 +101,7 @@ def start_server(
             stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", proc, log)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + WAIT_S
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"piloto serve exited early:\n{log.read_text()[-3000:]}")
@@ -150,7 +151,8 @@ def _new_page(browser: Any, errors: PageErrors, **context_args: Any) -> Any:
     ctx = browser.new_context(
         viewport=context_args.pop("viewport", {"width": 1280, "height": 800}), **context_args
     )
-    ctx.set_default_timeout(15_000)
+    # Sized for a busy CI machine; a wait that succeeds returns as soon as it can.
+    ctx.set_default_timeout(30_000)
     page = ctx.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     return page
@@ -198,7 +200,7 @@ def open_chat(page: Any, chat: dict[str, Any]) -> None:
     page.wait_for_selector("#conn[data-status='live']")
 
 
-def poll(page: Any, expression: str, arg: Any = None, timeout: float = 15.0) -> Any:
+def poll(page: Any, expression: str, arg: Any = None, timeout: float = 30.0) -> Any:
     """Evaluate until truthy: `wait_for_function` evaluates strings, which the page's CSP forbids."""
     deadline = time.monotonic() + timeout
     while True:
