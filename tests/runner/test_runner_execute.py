@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 from runner_support import (
     CountingState,
@@ -18,6 +16,7 @@ from runner_support import (
     register,
     wait_run,
 )
+from tests.support.waits import eventually
 
 
 async def test_three_step_plan_runs_to_done_with_messages(
@@ -188,21 +187,13 @@ async def test_cancel_a_running_command(client: httpx.AsyncClient, toolbox_url: 
     await confirm(client, run)
     await wait_run(client, run["id"], frozenset({"running"}))
     # Wait until the command really runs, then cancel.
-    for _ in range(400):
-        if processes_matching(marker):
-            break
-        await asyncio.sleep(0.025)
-    assert processes_matching(marker), "the command never started"
+    await eventually(lambda: processes_matching(marker), "the command to start")
     ok(await client.post(f"/api/runs/{run['id']}/cancel"))
     final = await wait_run(client, run["id"])
     assert final["status"] == "cancelled"
     step = final["steps"][0]
     assert step["status"] == "error" and "cancelled while in flight" in step["error"]
-    for _ in range(200):
-        if not processes_matching(marker):
-            break
-        await asyncio.sleep(0.05)
-    assert processes_matching(marker) == [], "the cancelled command was left running"
+    await eventually(lambda: not processes_matching(marker), "the cancelled command to be stopped")
     msgs = await messages(client, chat_id)
     assert any(m["content"].startswith("Plan cancelled; 0 of 1 steps had run.") for m in msgs)
     assert (await chat_state(client, chat_id))["last_run_status"] == "cancelled"

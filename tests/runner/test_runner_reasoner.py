@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+from typing import Any
 
 import httpx
 from runner_support import chat_state, confirm, messages, new_chat, ok, propose, register, wait_run
 from sqlalchemy import select
+from tests.support.waits import eventually
 
 from piloto.llm.scripted import Reply, ScriptedLLM
 from piloto.runner.reasoner import parse_answer
@@ -93,25 +94,26 @@ async def test_correction_changing_the_program_becomes_a_new_draft(
     final = await wait_run(llm_client, str(run["id"]))
     assert final["status"] == "error"
     assert final["steps"][0]["attempts"] == 2
+
     # The new draft is proposed right after the run ends.
-    for _ in range(400):
+    async def proposed() -> dict[str, Any] | None:
         state = await chat_state(llm_client, chat_id)
-        if state["pending_run_id"] is not None:
-            break
-        await asyncio.sleep(0.025)
+        return state if state["pending_run_id"] is not None else None
+
+    state = await eventually(proposed, "the new draft")
     assert state["active_run_id"] is None and state["last_run_status"] == "error"
     assert state["pending_run_id"] not in (None, run["id"])
     draft = ok(await llm_client.get(f"/api/runs/{state['pending_run_id']}"))
     assert draft["status"] == "draft" and draft["plan_hash"] != run["plan_hash"]
     assert draft["steps"][0]["arguments"]["cmd"] == "curl -s http://127.0.0.1:9/x"
     assert draft["steps"][0]["attempts"] == 0  # proposed, not run: a person must confirm it
+
     # Announced right after the new draft is committed.
-    for _ in range(400):
+    async def announced() -> bool:
         msgs = await messages(llm_client, chat_id)
-        if any("a new plan was proposed" in m["content"] for m in msgs):
-            break
-        await asyncio.sleep(0.025)
-    assert any("a new plan was proposed" in m["content"] for m in msgs)
+        return any("a new plan was proposed" in m["content"] for m in msgs)
+
+    await eventually(announced, "the new draft to be announced")
 
 
 async def test_model_down_gives_up_cleanly(

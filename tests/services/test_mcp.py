@@ -3,7 +3,6 @@ over streamable HTTP on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.waits import eventually
 
 from piloto.services.invoke import InvalidArguments
 from piloto.services.mcp_client import McpConfig, McpPool, McpUnavailable
@@ -98,11 +98,7 @@ async def test_stdio_restart_after_the_process_is_killed(pool: McpPool) -> None:
     assert (await pool.call_tool("time", TIME, "get_current_time", {"timezone": "UTC"})).ok
     (first,) = _time_server_pids() - before
     os.kill(first, signal.SIGKILL)
-    for _ in range(500):  # wait until the pool has seen the pipe close (bounded, not timed)
-        if not pool.is_alive("time"):
-            break
-        await asyncio.sleep(0.02)
-    assert not pool.is_alive("time")
+    await eventually(lambda: not pool.is_alive("time"), "the pool to see the pipe close")
     result = await pool.call_tool("time", TIME, "get_current_time", {"timezone": "UTC"})
     assert result.ok, result.error
     now = _time_server_pids() - before
@@ -141,11 +137,7 @@ async def test_idle_session_is_closed() -> None:
     pool = McpPool(idle_ttl_s=0)
     try:
         await pool.list_tools("time", TIME)
-        for _ in range(500):
-            if not pool.is_alive("time"):
-                break
-            await asyncio.sleep(0.02)
-        assert not pool.is_alive("time")
+        await eventually(lambda: not pool.is_alive("time"), "the idle session to close")
         assert (await pool.call_tool("time", TIME, "get_current_time", {"timezone": "UTC"})).ok
     finally:
         await pool.aclose()
