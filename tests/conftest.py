@@ -17,7 +17,9 @@ from sqlalchemy import create_engine, text
 from piloto.app import create_app
 from piloto.llm.scripted import ScriptedLLM
 from piloto.settings import Settings
+from piloto.toolbox import ToolboxConfig, start_toolbox_in_thread
 from tests.support.settings import ADMIN_TOKEN, make_settings
+from tests.support.world import TOOLBOX_TOKEN
 
 __all__ = ["ADMIN_TOKEN", "PG_URL", "make_token"]
 PG_URL = os.environ.get("PILOTO_TEST_DATABASE_URL")
@@ -125,6 +127,20 @@ def llm(scripted_llm_server: ScriptedLLM) -> ScriptedLLM:
     """The session's scripted model with an empty script and no recorded requests."""
     scripted_llm_server.reset()
     return scripted_llm_server
+
+
+@pytest.fixture(scope="session")
+def shared_toolbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real toolbox for the session (its URL), for tests that never look at its work
+    directory; tests that do start their own with ``tests.support.world.toolbox``."""
+    work = tmp_path_factory.mktemp("toolbox-work")
+    url, stop = start_toolbox_in_thread(
+        ToolboxConfig(port=0, token=TOOLBOX_TOKEN, workdir=work, default_timeout_s=60)
+    )
+    try:
+        yield url
+    finally:
+        stop()
 
 
 async def make_token(client: httpx.AsyncClient, role: str) -> str:

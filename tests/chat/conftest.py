@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.conftest import ADMIN_TOKEN
-from tests.support.world import World, make_world, toolbox
+from tests.support.world import World, make_world
 
 from piloto.app import create_app
 from piloto.llm.scripted import ScriptedLLM
@@ -36,9 +35,7 @@ def loop_settings(settings: Settings, llm: ScriptedLLM) -> Settings:
 
 
 @pytest.fixture
-def open_world(
-    tmp_path: Path,
-) -> Callable[[Settings], Any]:
+def open_world(shared_toolbox: str) -> Callable[[Settings], Any]:
     """A factory: the real app (runner included) with the real toolbox registered as ``box``."""
 
     def factory(settings: Settings) -> Any:
@@ -49,7 +46,6 @@ def open_world(
             app = create_app(settings)
             async with (
                 app.router.lifespan_context(app),
-                toolbox(tmp_path / "work") as url,
                 httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=app),
                     base_url="http://t",
@@ -57,7 +53,7 @@ def open_world(
                 ) as client,
             ):
                 client.app = app  # type: ignore[attr-defined]
-                yield await make_world(client, url)
+                yield await make_world(client, shared_toolbox)
 
         return opened()
 

@@ -19,7 +19,7 @@ from piloto.settings import Settings
 
 
 @pytest.fixture
-async def world(settings: Settings, llm: ScriptedLLM, tmp_path: Path) -> AsyncIterator[World]:
+async def world(settings: Settings, llm: ScriptedLLM, shared_toolbox: str) -> AsyncIterator[World]:
     settings = settings.model_copy(
         update={
             "llm_base_url": llm.base_url,
@@ -31,7 +31,6 @@ async def world(settings: Settings, llm: ScriptedLLM, tmp_path: Path) -> AsyncIt
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
-        toolbox(tmp_path / "work") as url,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://t",
@@ -39,7 +38,7 @@ async def world(settings: Settings, llm: ScriptedLLM, tmp_path: Path) -> AsyncIt
         ) as client,
     ):
         client.app = app  # type: ignore[attr-defined]
-        yield await make_world(client, url)
+        yield await make_world(client, shared_toolbox)
 
 
 def plan_args(cmd: str = "uname -a", service: str = "box") -> str:

@@ -4,20 +4,17 @@ and the two-person rule (``required_approvals``) — tried as two people in one 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.conftest import make_token
-from tests.support.world import World, make_world, toolbox
+from tests.support.world import World, make_world
 
 
 @pytest.fixture
-async def world(app_client: httpx.AsyncClient, tmp_path: Path) -> AsyncIterator[World]:
-    async with toolbox(tmp_path / "work") as url:
-        yield await make_world(app_client, url)
+async def world(app_client: httpx.AsyncClient, shared_toolbox: str) -> World:
+    return await make_world(app_client, shared_toolbox)
 
 
 def bearer(token: str) -> dict[str, str]:
