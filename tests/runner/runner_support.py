@@ -23,8 +23,9 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from tests.support.settings import ADMIN_TOKEN
+from tests.support.waits import WAIT_S
 
-ADMIN_TOKEN = "test-admin-token-0123456789"
 FINAL = frozenset({"done", "error", "cancelled", "interrupted"})
 
 
@@ -231,7 +232,10 @@ async def confirm(client: httpx.AsyncClient, run: dict[str, Any]) -> dict[str, A
 
 
 async def wait_run(
-    client: httpx.AsyncClient, run_id: str, statuses: frozenset[str] = FINAL, deadline_s: float = 40
+    client: httpx.AsyncClient,
+    run_id: str,
+    statuses: frozenset[str] = FINAL,
+    deadline_s: float = WAIT_S,
 ) -> dict[str, Any]:
     """Poll the run until its status is one of ``statuses`` (bounded, not a timing assertion)."""
     end = time.monotonic() + deadline_s
