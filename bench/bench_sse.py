@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_sse.py [--clients 50] [--messages 200] [--interval 0.02]
 
 The real app runs on uvicorn (loopback) in this process; the producer appends messages with
-``chat.repo.append_message`` on the app's own ``Database`` (as the runner does for a step's
+``threads.repo.append_message`` on the app's own ``Database`` (as the runner does for a step's
 result), and notes the wall-clock time right after the commit. ``--clients`` httpx streaming
 clients, in a separate process so they do not share the server's event loop or GIL, read
 ``GET /api/chats/{id}/events`` and note when each ``message`` event arrives. The latency is
@@ -28,10 +28,10 @@ import httpx
 import uvicorn
 
 from piloto.app import create_app
-from piloto.chat import repo as chat_repo
 from piloto.projects.repo import create_project
 from piloto.settings import Settings
 from piloto.store.eventlog import last_event_id
+from piloto.threads import repo as threads_repo
 
 TOKEN = "bench-sse-admin-token-0123456789"
 
@@ -105,7 +105,7 @@ async def run(clients: int, messages: int, interval: float) -> dict[str, float]:
             db = app.state.db
             async with db.write() as conn:
                 project = await create_project(conn, name="bench")
-                chat = await chat_repo.create_chat(conn, project_id=project.id, title="sse")
+                chat = await threads_repo.create_chat(conn, project_id=project.id, title="sse")
             async with db.read() as conn:
                 after = await last_event_id(conn, chat_id=chat.id)
             url = f"http://127.0.0.1:{port}/api/chats/{chat.id}/events"
@@ -125,7 +125,7 @@ async def run(clients: int, messages: int, interval: float) -> dict[str, float]:
             committed: dict[int, float] = {}
             for i in range(messages):
                 async with db.write() as conn:
-                    msg = await chat_repo.append_message(
+                    msg = await threads_repo.append_message(
                         conn, chat_id=chat.id, role="system", content=f"tick {i}"
                     )
                 committed[msg.seq] = time.time()

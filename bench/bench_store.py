@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from piloto.chat import repo as chat_repo
 from piloto.projects.repo import create_project
 from piloto.store import migrate
 from piloto.store.db import Database
+from piloto.threads import repo as threads_repo
 
 
 async def piloto_store(path: Path, n: int, batch: int, page: int) -> tuple[float, float]:
@@ -25,12 +25,12 @@ async def piloto_store(path: Path, n: int, batch: int, page: int) -> tuple[float
     try:
         async with db.write() as conn:
             project = await create_project(conn, name="bench")
-            chat = await chat_repo.create_chat(conn, project_id=project.id, title="bench")
+            chat = await threads_repo.create_chat(conn, project_id=project.id, title="bench")
         start = time.perf_counter()
         for lo in range(0, n, batch):
             async with db.write() as conn:
                 for i in range(lo, min(lo + batch, n)):
-                    await chat_repo.append_message(
+                    await threads_repo.append_message(
                         conn, chat_id=chat.id, role="user", content=f"message {i}"
                     )
         insert_s = time.perf_counter() - start
@@ -38,7 +38,9 @@ async def piloto_store(path: Path, n: int, batch: int, page: int) -> tuple[float
         after, seen = 0, 0
         while True:
             async with db.read() as conn:
-                rows = await chat_repo.list_messages(conn, chat_id=chat.id, after=after, limit=page)
+                rows = await threads_repo.list_messages(
+                    conn, chat_id=chat.id, after=after, limit=page
+                )
             if not rows:
                 break
             seen += len(rows)

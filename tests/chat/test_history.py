@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from piloto.chat.calls import PlanCall
 from piloto.chat.history import build_messages, to_units
-from piloto.chat.models import Message
 from piloto.chat.outcome import TOOL_MARK, direct_summary, run_outcome
 from piloto.chat.prompt import service_text
-from piloto.chat.repo import PlanCall
 from piloto.plans.models import PlanRun, PlanStep
+from piloto.threads.models import Message
 
 
 def msg(seq: int, role: str, content: str, run_id: str | None = None, **meta: Any) -> Message:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from tests.conftest import make_token
 
-from piloto.chat import repo as chat_repo
+from piloto.threads import repo as threads_repo
 
 
 async def test_health_without_auth(anon_client: httpx.AsyncClient, settings: object) -> None:
@@ -88,7 +88,7 @@ async def test_chats_newest_first_and_messages_paging(app_client: httpx.AsyncCli
     db = app_client.app.state.db  # type: ignore[attr-defined]
     async with db.write() as conn:
         for i in range(250):
-            await chat_repo.append_message(conn, chat_id=ids[0], role="user", content=f"m{i}")
+            await threads_repo.append_message(conn, chat_id=ids[0], role="user", content=f"m{i}")
     page = (await app_client.get(f"/api/chats/{ids[0]}/messages", params={"limit": 200})).json()
     assert len(page) == 200
     assert [m["seq"] for m in page] == list(range(1, 201))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from piloto.chat import repo
+from piloto.chat import calls as calls_repo
 from piloto.chat.history import DATA_MARK, build_messages
 from piloto.chat.prompt import SYSTEM_PROMPT, CatalogueEntry, render_catalogue, tool_prompt
 from piloto.chat.toolcall import MCP_REQUEST_TOOL
@@ -15,6 +15,7 @@ from piloto.projects.repo import get_project
 from piloto.services import repo as services_repo
 from piloto.settings import Settings
 from piloto.store.db import Database
+from piloto.threads import repo
 
 CATALOGUE_SHARE = 0.4
 HISTORY_LIMIT = 200
@@ -63,7 +64,7 @@ async def turn_context(
         project = await get_project(conn, project_id=project_id)
         chat = await repo.get_chat(conn, chat_id=chat_id)
         history = await repo.recent_messages(conn, chat_id=chat_id, limit=HISTORY_LIMIT)
-        calls = await repo.plan_calls_of(conn, chat_id=chat_id)
+        calls = await calls_repo.plan_calls_of(conn, chat_id=chat_id)
         wanted = {m.run_id for m in history if m.run_id in calls}
         runs: dict[str, PlanRun] = {}
         for run_id in wanted:

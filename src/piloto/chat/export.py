@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from piloto.chat import repo
 from piloto.chat.outcome import fence_for
 from piloto.plans import repo as plans_repo
 from piloto.store.schema import runs
+from piloto.threads import repo
 
 EXPORT_RESULT_CHARS = 4000  # per step in Markdown; the JSON keeps what the database keeps
 

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from piloto.auth.tokens import Principal
-from piloto.chat import repo
+from piloto.chat import calls as calls_repo
 from piloto.chat.modelturn import model_turn
 from piloto.chat.outcome import direct_summary
 from piloto.chat.proposal import ENDED
@@ -23,6 +23,7 @@ from piloto.i18n import t
 from piloto.plans import repo as plans_repo
 from piloto.plans.models import PlanRun
 from piloto.store.ids import now
+from piloto.threads import repo
 
 log = logging.getLogger("piloto.chat.followup")
 
@@ -59,7 +60,7 @@ class FollowUps:
     async def sweep(self, *, window_s: float = SWEEP_WINDOW_S) -> list[str]:
         """At startup: answer runs that ended recently while no instance was there to."""
         async with self.deps.db.read() as conn:
-            found = await repo.unanswered_runs(conn, since=now() - window_s)
+            found = await calls_repo.unanswered_runs(conn, since=now() - window_s)
         for run_id in found:
             self.schedule(run_id)
         return found
@@ -84,7 +85,7 @@ async def _release_if_interrupted(deps: ChatDeps, run_id: str) -> None:
     async with deps.db.write() as conn:
         run = await plans_repo.get_run(conn, run_id=run_id, with_steps=False)
         if run.status == "interrupted":
-            await repo.release_followup(conn, run_id=run_id)
+            await calls_repo.release_followup(conn, run_id=run_id)
 
 
 async def _report_failure(deps: ChatDeps, run_id: str, exc: Exception) -> None:
@@ -113,14 +114,14 @@ def _principal_of(run: PlanRun) -> Principal:
 async def after_run(deps: ChatDeps, run_id: str) -> None:
     """Answer the end of a run: the model's turn, or a direct-mode summary, at most once."""
     async with deps.db.write() as conn:
-        call = await repo.get_plan_call(conn, run_id=run_id)
+        call = await calls_repo.get_plan_call(conn, run_id=run_id)
         if call is None:
             return
         run = await plans_repo.get_run(conn, run_id=run_id)
-        if run.status not in ENDED or not await repo.claim_followup(conn, run_id=run_id):
+        if run.status not in ENDED or not await calls_repo.claim_followup(conn, run_id=run_id):
             return
         chat = await repo.get_chat(conn, chat_id=run.chat_id)
-        state = await repo.get_state(conn, chat_id=run.chat_id)
+        state = await plans_repo.get_chat_state(conn, chat_id=run.chat_id)
         recent = await repo.recent_messages(conn, chat_id=run.chat_id, limit=200)
     lang = chat.language or deps.settings.language
     if call.kind == "direct":

@@ -12,12 +12,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from piloto.chat.calls import PlanCall
 from piloto.chat.direct import is_direct
-from piloto.chat.models import Message
 from piloto.chat.outcome import OUTCOME_CHARS, TOOL_MARK, run_outcome
-from piloto.chat.repo import PlanCall
 from piloto.plans.consent import Intent, detect_intent
 from piloto.plans.models import PlanRun
+from piloto.threads.models import Message
 
 CHARS_PER_TOKEN = 4  # a rough, model-agnostic estimate; budgets only need to be safe
 NOTE_CHARS = 600

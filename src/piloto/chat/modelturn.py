@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from piloto.auth.tokens import Principal
-from piloto.chat import repo
 from piloto.chat.context import TurnContext, turn_context
 from piloto.chat.proposal import propose
 from piloto.chat.textcalls import parse_text_calls
@@ -19,6 +18,7 @@ from piloto.llm import Completion, ModelError, ToolCall
 from piloto.metrics import MODEL_LATENCY
 from piloto.plans.validate import PlanInvalid
 from piloto.store.eventlog import append_event
+from piloto.threads import repo
 
 log = logging.getLogger("piloto.chat")
 STREAM_FLUSH_S = 0.25

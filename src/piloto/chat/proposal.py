@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from piloto.auth.tokens import Principal
-from piloto.chat import repo
+from piloto.chat import calls as calls_repo
 from piloto.chat.toolcall import TOOL_NAME, ToolCallError, parse_arguments
 from piloto.chat.turnkit import ChatDeps, TurnResult
 from piloto.llm import ToolCall
 from piloto.plans import repo as plans_repo
 from piloto.plans import service as plans
 from piloto.plans.models import PlanRun
+from piloto.threads import repo
 
 # Ends a follow-up turn answers; "interrupted" waits for a person, who may retry it.
 ENDED = frozenset({"done", "error", "cancelled", "interrupted"})
@@ -80,7 +81,7 @@ async def _record_call(
         for c in calls
     ]
     async with deps.db.write() as conn:
-        await repo.add_plan_call(
+        await calls_repo.add_plan_call(
             conn, run_id=run.id, chat_id=run.chat_id, kind="model" if kind == "model" else "direct",
             calls=recorded, origin_seq=origin_seq, auto_turn=auto_turn,
         )  # fmt: skip

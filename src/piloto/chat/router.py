@@ -8,12 +8,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from piloto.auth.deps import Operator, Viewer
-from piloto.chat import repo
 from piloto.chat.export import export_chat, to_markdown
-from piloto.chat.models import Chat, ChatIn, ChatPatch, ChatState, Message
 from piloto.deps import DB
 from piloto.llm import ModelError, OpenAIChatClient
+from piloto.plans import repo as plans_repo
+from piloto.plans.models import ChatState
 from piloto.store.eventlog import last_event_id
+from piloto.threads import repo
+from piloto.threads.models import Chat, ChatIn, ChatPatch, Message
 
 router = APIRouter(prefix="/api", tags=["chats"])
 
@@ -39,7 +41,7 @@ async def get_chat(chat_id: str, db: DB, _: Viewer) -> dict[str, object]:
     """A chat with its state (pending and active runs)."""
     async with db.read() as conn:
         chat = await repo.get_chat(conn, chat_id=chat_id)
-        state = await repo.get_state(conn, chat_id=chat_id)
+        state = await plans_repo.get_chat_state(conn, chat_id=chat_id)
         last = await last_event_id(conn, chat_id=chat_id)
     return {**chat.model_dump(), "state": state.model_dump(), "last_event_id": last}
 
@@ -78,7 +80,7 @@ async def list_messages(
 async def chat_state(chat_id: str, db: DB, _: Viewer) -> ChatState:
     """The chat's pending, active and last run."""
     async with db.read() as conn:
-        return await repo.get_state(conn, chat_id=chat_id)
+        return await plans_repo.get_chat_state(conn, chat_id=chat_id)
 
 
 @router.get("/chats/{chat_id}/export", response_model=None)

@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from piloto.auth.deps import Operator
-from piloto.chat.models import TEXT_MAX
 from piloto.chat.service import ChatDeps, send
 from piloto.deps import DB
 from piloto.errors import Invalid
 from piloto.store.idempotency import run_idempotent
+from piloto.threads.models import TEXT_MAX
 
 router = APIRouter(prefix="/api", tags=["chats"])
 

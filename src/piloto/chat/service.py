@@ -10,7 +10,6 @@ import logging
 from typing import Any
 
 from piloto.auth.tokens import Principal
-from piloto.chat import repo
 from piloto.chat.context import catalogue_for as _catalogue_for
 from piloto.chat.direct import DirectError, is_direct, parse_direct
 from piloto.chat.modelturn import model_turn as _model_turn
@@ -26,6 +25,7 @@ from piloto.plans import service as plans
 from piloto.plans.consent import Intent, detect_intent
 from piloto.plans.models import PlanRun
 from piloto.plans.validate import PlanInvalid
+from piloto.threads import repo
 
 log = logging.getLogger("piloto.chat")
 
@@ -42,7 +42,7 @@ async def send(deps: ChatDeps, *, chat_id: str, text: str, principal: Principal)
     lang = chat.language or deps.settings.language
     result = TurnResult(user_msg)
     async with deps.db.read() as conn:
-        state = await repo.get_state(conn, chat_id=chat_id)
+        state = await plans_repo.get_chat_state(conn, chat_id=chat_id)
     intent = Intent.OTHER if is_direct(text) else detect_intent(text)
 
     if intent in (Intent.CONFIRM, Intent.CANCEL, Intent.AMBIGUOUS):

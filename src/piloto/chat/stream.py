@@ -11,10 +11,10 @@ from fastapi import APIRouter, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from piloto.auth.deps import Viewer
-from piloto.chat import repo
 from piloto.deps import DB
 from piloto.store.db import Database
 from piloto.store.eventlog import read_events
+from piloto.threads import repo
 
 router = APIRouter(prefix="/api", tags=["events"])
 

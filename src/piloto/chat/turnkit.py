@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from piloto.chat import repo
-from piloto.chat.models import Message, Role
 from piloto.llm import ChatModel
 from piloto.plans.models import PlanRun
 from piloto.services.registry import ServiceRegistry
 from piloto.settings import Settings
 from piloto.store.db import Database
+from piloto.threads import repo
+from piloto.threads.models import Message, Role
 
 
 @dataclass

@@ -12,7 +12,6 @@ from typing import Any
 
 from piloto.audit.log import append_audit
 from piloto.auth.tokens import Principal
-from piloto.chat import repo as chat_repo
 from piloto.errors import Conflict, Forbidden
 from piloto.i18n import t
 from piloto.plans import repo
@@ -21,6 +20,7 @@ from piloto.projects.repo import get_project
 from piloto.store.db import Database
 from piloto.store.ids import now
 from piloto.store.schema import chat_state, runs
+from piloto.threads import repo as threads_repo
 
 RISK_ORDER = {"read": 0, "write": 1, "destructive": 2}
 
@@ -67,7 +67,7 @@ async def expire_run(conn: Any, run: PlanRun, lang: str) -> None:
         plan_hash=run.plan_hash,
         outcome="expired",
     )
-    await chat_repo.append_message(
+    await threads_repo.append_message(
         conn, chat_id=run.chat_id, role="event", content=t(lang, "expired"), run_id=run.id
     )
 
@@ -108,7 +108,7 @@ async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> 
     project = await get_project(conn, project_id=run.project_id)
     # The stricter of the rule when proposed and the rule now: raising it applies to drafts.
     required = max(run.approvals_required or 1, project.settings.approvals_for(run.risk or "write"))
-    state = await chat_repo.get_state(conn, chat_id=run.chat_id)
+    state = await repo.get_chat_state(conn, chat_id=run.chat_id)
     before = await repo.count_approvals(conn, run_id=run.id, plan_hash=run.plan_hash)
     if before + 1 >= required and state.active_run_id and state.active_run_id != run.id:
         # This approval would queue the run: refuse it while another run is active.
@@ -138,7 +138,7 @@ async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> 
         await append_audit(
             conn, actor=principal.name, action="approve", outcome=f"{count}/{required}", **audit
         )
-        await chat_repo.append_message(
+        await threads_repo.append_message(
             conn,
             chat_id=run.chat_id,
             role="event",
@@ -158,7 +158,7 @@ async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> 
         conn, actor=principal.name, action="confirm", outcome="queued",
         request_summary=f"{count}/{required} approvals" if required > 1 else None, **audit,
     )  # fmt: skip
-    await chat_repo.append_message(
+    await threads_repo.append_message(
         conn,
         chat_id=run.chat_id,
         role="event",

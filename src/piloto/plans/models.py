@@ -94,3 +94,14 @@ class PlanRun(BaseModel):
         return self.model_dump(
             exclude={"plan_json", "lease_owner", "lease_expires_at", "proposed_for"}
         )
+
+
+class ChatState(BaseModel):
+    """A chat's run pointers: the plan awaiting consent, the one running, the last one."""
+
+    chat_id: str
+    pending_run_id: str | None = None
+    active_run_id: str | None = None
+    last_run_id: str | None = None
+    last_run_status: str | None = None
+    last_run_at: float | None = None

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.errors import Conflict, NotFound
-from piloto.plans.models import Approval, PlanRun, PlanStep, allowed
+from piloto.plans.models import Approval, ChatState, PlanRun, PlanStep, allowed
 from piloto.store.eventlog import append_event
 from piloto.store.ids import new_id, now
 from piloto.store.schema import approvals, chat_state, runs, steps
@@ -183,6 +183,17 @@ async def update_step(
         q = q.where(steps.c.status == expect)
     res = await conn.execute(q.values(**values))
     return bool(res.rowcount == 1)
+
+
+async def get_chat_state(conn: AsyncConnection, *, chat_id: str) -> ChatState:
+    """The chat's pending/active/last run pointers."""
+    row = (await conn.execute(select(chat_state).where(chat_state.c.chat_id == chat_id))).first()
+    if row is None:
+        raise NotFound("No such chat. It may have been deleted.")
+    return ChatState(
+        chat_id=chat_id, pending_run_id=row.pending_run_id, active_run_id=row.active_run_id,
+        last_run_id=row.last_run_id, last_run_status=row.last_run_status, last_run_at=row.last_run_at,
+    )  # fmt: skip
 
 
 async def set_chat_state(

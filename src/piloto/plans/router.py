@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from piloto.auth.deps import Operator, Viewer
-from piloto.chat import repo as chat_repo
 from piloto.deps import DB, AppSettings
 from piloto.plans import repo, service
 from piloto.services.router import Registry
 from piloto.store.idempotency import run_idempotent
+from piloto.threads import repo as threads_repo
 
 router = APIRouter(prefix="/api", tags=["runs"])
 
@@ -39,7 +39,7 @@ class DecisionIn(BaseModel):
 
 async def _lang(db: DB, chat_id: str, default: str) -> str:
     async with db.read() as conn:
-        chat = await chat_repo.get_chat(conn, chat_id=chat_id)
+        chat = await threads_repo.get_chat(conn, chat_id=chat_id)
     return chat.language or default
 
 
@@ -54,7 +54,7 @@ async def get_run(run_id: str, db: DB, _: Viewer) -> dict[str, Any]:
 async def list_runs(chat_id: str, db: DB, _: Viewer) -> list[dict[str, Any]]:
     """A chat's runs, newest first."""
     async with db.read() as conn:
-        await chat_repo.get_chat(conn, chat_id=chat_id)
+        await threads_repo.get_chat(conn, chat_id=chat_id)
         return [r.public() for r in await repo.list_runs(conn, chat_id=chat_id)]
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from piloto.audit.log import append_audit
 from piloto.auth.tokens import Principal
-from piloto.chat import repo as chat_repo
 from piloto.errors import Conflict, Forbidden, NotFound
 from piloto.i18n import t
 from piloto.plans import repo
@@ -28,6 +27,7 @@ from piloto.services.registry import ServiceRegistry
 from piloto.store.db import Database
 from piloto.store.ids import now
 from piloto.store.schema import chat_state, runs
+from piloto.threads import repo as threads_repo
 
 POLICY_ACTOR = "policy:auto-approve-reads"
 
@@ -87,14 +87,14 @@ async def propose(
             ]
         )
     async with db.write() as conn:
-        chat = await chat_repo.get_chat(conn, chat_id=chat_id)
+        chat = await threads_repo.get_chat(conn, chat_id=chat_id)
         project = await get_project(conn, project_id=chat.project_id)
         checked = await check_plan(
             conn, registry, project_id=project.id, settings=project.settings, steps=steps_in,
             lang=lang,
         )  # fmt: skip
         plan = canonical_plan(summary, [c.__dict__ for c in checked])
-        state = await chat_repo.get_state(conn, chat_id=chat_id)
+        state = await repo.get_chat_state(conn, chat_id=chat_id)
         superseded = None
         if state.pending_run_id:
             old = await repo.get_run(conn, run_id=state.pending_run_id, with_steps=False)
@@ -135,7 +135,7 @@ async def propose(
         )
         if preface:
             # The model's own words come before its proposal, in the same commit.
-            await chat_repo.append_message(
+            await threads_repo.append_message(
                 conn,
                 chat_id=chat_id,
                 role="assistant",
@@ -147,7 +147,7 @@ async def propose(
             text = t(lang, "corrects_step", index=corrects.get("index", "?")) + "\n\n" + text
         if superseded:
             text = t(lang, "superseded") + "\n\n" + text
-        await chat_repo.append_message(
+        await threads_repo.append_message(
             conn,
             chat_id=chat_id,
             role="assistant",
@@ -175,7 +175,7 @@ async def propose(
                 plan_hash=h,
                 outcome="queued",
             )
-            await chat_repo.append_message(
+            await threads_repo.append_message(
                 conn, chat_id=chat_id, role="event", content=t(lang, "auto_approved"), run_id=run_id
             )
         else:
@@ -267,7 +267,7 @@ async def cancel(db: Database, *, run_id: str, principal: Principal, lang: str) 
             plan_hash=run.plan_hash,
             outcome=run.status,
         )
-        await chat_repo.append_message(
+        await threads_repo.append_message(
             conn, chat_id=run.chat_id, role="event", content=text, run_id=run_id
         )
     async with db.read() as conn:
@@ -316,7 +316,7 @@ async def decide_interrupted(
             step_id=step.id,
             plan_hash=run.plan_hash,
         )
-        await chat_repo.append_message(
+        await threads_repo.append_message(
             conn,
             chat_id=run.chat_id,
             role="event",

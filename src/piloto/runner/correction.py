@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from piloto.chat import repo as chat_repo
 from piloto.errors import PilotoError
 from piloto.i18n import t
 from piloto.plans import service as plans
@@ -24,6 +23,7 @@ from piloto.runner.record import end_step, say
 from piloto.runner.report import clip
 from piloto.runner.templating import has_placeholders
 from piloto.services.models import InvokeResult
+from piloto.threads import repo as threads_repo
 
 log = logging.getLogger("piloto.runner")
 
@@ -126,7 +126,7 @@ async def propose_correction(ctx: RunCtx, correction: Correction) -> None:
     except PilotoError as exc:
         log.warning("the reasoner's correction could not be proposed: %s", exc)
         async with deps.db.write() as conn:
-            await chat_repo.append_message(
+            await threads_repo.append_message(
                 conn,
                 chat_id=run.chat_id,
                 role="event",
@@ -136,7 +136,7 @@ async def propose_correction(ctx: RunCtx, correction: Correction) -> None:
         return
     text = t(ctx.lang, "reasoner_new_plan", n=correction.step_n, summary=clip(run.summary, 120))
     async with deps.db.write() as conn:
-        await chat_repo.append_message(
+        await threads_repo.append_message(
             conn, chat_id=run.chat_id, role="event", content=text, run_id=new.id,
             meta={"kind": "reasoner", "action": "new_plan", "from_run": run.id, "corrects": correction.corrects},
         )  # fmt: skip

@@ -14,7 +14,6 @@ import random
 import time
 from typing import Any
 
-from piloto.chat import repo as chat_repo
 from piloto.errors import PilotoError
 from piloto.i18n import t
 from piloto.logs import step_id_var
@@ -35,6 +34,7 @@ from piloto.runner.report import clip, request_summary, stored_response
 from piloto.runner.templating import TemplateError, render
 from piloto.runner.watch import RunWatch
 from piloto.services.invoke import InvalidArguments
+from piloto.threads import repo as threads_repo
 
 log = logging.getLogger("piloto.runner")
 
@@ -56,7 +56,7 @@ async def execute_run(deps: RunnerDeps, run_id: str) -> str:
     """Run a claimed run to its end; returns the final status. Raises LeaseLost if taken over."""
     async with deps.db.read() as conn:
         run = await repo.get_run(conn, run_id=run_id)
-        chat = await chat_repo.get_chat(conn, chat_id=run.chat_id)
+        chat = await threads_repo.get_chat(conn, chat_id=run.chat_id)
         project = await get_project(conn, project_id=run.project_id)
     if run.lease_owner != deps.owner or run.status not in WORKING:
         raise LeaseLost(run_id)

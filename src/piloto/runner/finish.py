@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.audit.log import append_audit
-from piloto.chat import repo as chat_repo
 from piloto.i18n import t
 from piloto.plans import repo
 from piloto.plans import service as plans
@@ -19,6 +18,7 @@ from piloto.runner.leases import WORKING
 from piloto.runner.report import clip, localise_reason
 from piloto.store.ids import now
 from piloto.store.schema import runs
+from piloto.threads import repo as threads_repo
 
 CHOICES = ("retry", "skip", "abort")
 
@@ -78,6 +78,6 @@ async def close_run(
     meta: dict[str, Any] = {"kind": "run", "status": to}
     if interrupted:
         meta = {"kind": "interrupted", "step": step.idx if step else None, "choices": list(CHOICES)}
-    await chat_repo.append_message(
+    await threads_repo.append_message(
         conn, chat_id=run.chat_id, role="event", content=text, run_id=run.id, meta=meta
     )

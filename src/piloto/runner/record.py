@@ -10,7 +10,6 @@ import logging
 from typing import Any
 
 from piloto.audit.log import append_audit
-from piloto.chat import repo as chat_repo
 from piloto.i18n import t
 from piloto.logs import step_id_var
 from piloto.plans import repo
@@ -22,6 +21,7 @@ from piloto.runner.report import clip, localise_reason, short_result, step_line,
 from piloto.services.models import InvokeResult
 from piloto.store.ids import now
 from piloto.store.schema import steps
+from piloto.threads import repo as threads_repo
 
 log = logging.getLogger("piloto.runner")
 
@@ -46,7 +46,7 @@ async def say(
                 run_id=run.id, step_id=step_id_var.get(), plan_hash=run.plan_hash, request_summary=req,
                 response_summary=resp, outcome=outcome,
             )  # fmt: skip
-        await chat_repo.append_message(
+        await threads_repo.append_message(
             conn, chat_id=run.chat_id, role="event", content=text, run_id=run.id, meta=meta
         )
 
@@ -93,7 +93,7 @@ async def note_retry(
             t(ctx.lang, "retrying", n=step.idx + 1, attempt=attempt, max=max_attempts, delay=delay)
             + f" ({clip(localise_reason(ctx.lang, reason), 200)})"
         )
-        await chat_repo.append_message(
+        await threads_repo.append_message(
             conn, chat_id=run.chat_id, role="event", content=text, run_id=run.id,
             meta={"kind": "retry", "step": step.idx, "attempt": attempt},
         )  # fmt: skip
@@ -145,7 +145,7 @@ async def end_step(
             step_id=step.id, plan_hash=run.plan_hash, request_summary=summary or f"{step.service} {step.operation}",
             response_summary=clip(detail, 1000), outcome=status,
         )  # fmt: skip
-        await chat_repo.append_message(
+        await threads_repo.append_message(
             conn, chat_id=run.chat_id, role="event", run_id=run.id, meta={"kind": "step", "step": step.idx, "status": status},
             content=step_line(ctx.lang, n=step.idx + 1, total=total, service=step.service, operation=step.operation, status=status, ms=ms, detail=detail),
         )  # fmt: skip

@@ -15,7 +15,6 @@ from typing import Any, Literal
 from sqlalchemy import or_, select, update
 
 from piloto.audit.log import append_audit
-from piloto.chat import repo as chat_repo
 from piloto.errors import PilotoError
 from piloto.i18n import t
 from piloto.metrics import LEASE_TAKEOVERS, RUNS_FINISHED
@@ -31,6 +30,7 @@ from piloto.services.registry import ServiceRegistry
 from piloto.store.db import Database
 from piloto.store.ids import now
 from piloto.store.schema import runs
+from piloto.threads import repo as threads_repo
 
 log = logging.getLogger("piloto.runner.recovery")
 
@@ -121,7 +121,7 @@ async def take_over(
         if res.rowcount != 1:
             return "lost"  # another instance was quicker, or the run moved on
         run = await repo.get_run(conn, run_id=row.id)
-        chat = await chat_repo.get_chat(conn, chat_id=run.chat_id)
+        chat = await threads_repo.get_chat(conn, chat_id=run.chat_id)
         lang = chat.language or language
         actor = f"runner:{owner}"
         in_flight = next((s for s in run.steps if s.status == "running"), None)
@@ -167,7 +167,7 @@ async def take_over(
                 response_summary=f"from {row.lease_owner}",
                 **audit,
             )
-            await chat_repo.append_message(
+            await threads_repo.append_message(
                 conn, chat_id=run.chat_id, role="event", run_id=run.id, meta={"kind": "resumed", "step": in_flight.idx},
                 content=t(lang, "run_resumed", n=in_flight.idx + 1, operation=in_flight.operation),
             )  # fmt: skip

@@ -15,7 +15,6 @@ import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from piloto.chat import repo as chat_repo
 from piloto.llm import ChatModel
 from piloto.logs import run_id_var
 from piloto.metrics import QUEUE_DEPTH, RUNS_FINISHED
@@ -39,6 +38,7 @@ from piloto.services.registry import ServiceRegistry
 from piloto.settings import Settings
 from piloto.store.db import Database
 from piloto.store.ids import now
+from piloto.threads import repo as threads_repo
 
 log = logging.getLogger("piloto.runner")
 
@@ -293,7 +293,7 @@ class Runner:
                         error=message,
                         finished_at=now(),
                     )
-            chat = await chat_repo.get_chat(conn, chat_id=run.chat_id)
+            chat = await threads_repo.get_chat(conn, chat_id=run.chat_id)
             n = next(
                 (s.idx + 1 for s in run.steps if s.status not in ("done", "skipped")),
                 len(run.steps),

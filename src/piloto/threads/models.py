@@ -1,4 +1,4 @@
-"""Chat, message and chat-state shapes."""
+"""Chat and message shapes: the conversation record."""
 
 from __future__ import annotations
 
@@ -46,12 +46,3 @@ class Message(BaseModel):
     run_id: str | None = None
     meta: dict[str, Any] | None = None
     created_at: float
-
-
-class ChatState(BaseModel):
-    chat_id: str
-    pending_run_id: str | None = None
-    active_run_id: str | None = None
-    last_run_id: str | None = None
-    last_run_status: str | None = None
-    last_run_at: float | None = None

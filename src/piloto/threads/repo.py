@@ -1,20 +1,19 @@
-"""Chats, their messages (a per-chat ``seq`` that only grows) and chat state."""
+"""Chats and their messages, with a per-chat ``seq`` that only grows: the conversation record."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from piloto.chat.models import Chat, ChatState, Message, Role
 from piloto.errors import Invalid, NotFound
 from piloto.projects.repo import get_project
 from piloto.store.eventlog import append_event
 from piloto.store.ids import new_id, now
-from piloto.store.schema import chat_state, chats, messages, plan_calls, runs
+from piloto.store.schema import chat_state, chats, messages
+from piloto.threads.models import Chat, Message, Role
 
 MESSAGES_PAGE_MAX = 200
 
@@ -193,99 +192,3 @@ async def recent_messages(conn: AsyncConnection, *, chat_id: str, limit: int) ->
         .limit(limit)
     )
     return [_message(r) for r in reversed(rows.all())]
-
-
-async def get_state(conn: AsyncConnection, *, chat_id: str) -> ChatState:
-    """The chat's pending/active/last run pointers."""
-    row = (await conn.execute(select(chat_state).where(chat_state.c.chat_id == chat_id))).first()
-    if row is None:
-        raise NotFound("No such chat. It may have been deleted.")
-    return ChatState(
-        chat_id=chat_id, pending_run_id=row.pending_run_id, active_run_id=row.active_run_id,
-        last_run_id=row.last_run_id, last_run_status=row.last_run_status, last_run_at=row.last_run_at,
-    )  # fmt: skip
-
-
-class PlanCall(BaseModel):
-    """Where a plan came from: the model's tool call(s) or a person's slash command."""
-
-    run_id: str
-    chat_id: str
-    kind: Literal["model", "direct"]
-    calls: list[dict[str, str]]
-    origin_seq: int
-    auto_turn: int
-    followup: str
-
-
-async def add_plan_call(
-    conn: AsyncConnection,
-    *,
-    run_id: str,
-    chat_id: str,
-    kind: Literal["model", "direct"],
-    calls: list[dict[str, str]],
-    origin_seq: int,
-    auto_turn: int,
-) -> None:
-    """Record the tool call(s) a plan answers; its follow-up turn is then pending."""
-    await conn.execute(
-        insert(plan_calls).values(
-            run_id=run_id, chat_id=chat_id, kind=kind, calls_json=json.dumps(calls),
-            origin_seq=origin_seq, auto_turn=auto_turn, followup="pending", created_at=now(),
-        )
-    )  # fmt: skip
-
-
-def _plan_call(r: Any) -> PlanCall:
-    return PlanCall(
-        run_id=r.run_id, chat_id=r.chat_id, kind=r.kind, calls=json.loads(r.calls_json),
-        origin_seq=r.origin_seq, auto_turn=r.auto_turn, followup=r.followup,
-    )  # fmt: skip
-
-
-async def plan_calls_of(conn: AsyncConnection, *, chat_id: str) -> dict[str, PlanCall]:
-    """Every recorded plan call of a chat, by run id."""
-    rows = await conn.execute(select(plan_calls).where(plan_calls.c.chat_id == chat_id))
-    return {r.run_id: _plan_call(r) for r in rows}
-
-
-async def get_plan_call(conn: AsyncConnection, *, run_id: str) -> PlanCall | None:
-    """The plan call of one run, if it has one."""
-    row = (await conn.execute(select(plan_calls).where(plan_calls.c.run_id == run_id))).first()
-    return _plan_call(row) if row is not None else None
-
-
-async def claim_followup(conn: AsyncConnection, *, run_id: str) -> bool:
-    """Compare-and-set pending → claimed: exactly one instance answers a run's end."""
-    result = await conn.execute(
-        update(plan_calls)
-        .where(plan_calls.c.run_id == run_id, plan_calls.c.followup == "pending")
-        .values(followup="claimed")
-    )
-    return bool(result.rowcount)
-
-
-async def release_followup(conn: AsyncConnection, *, run_id: str) -> None:
-    """claimed → pending: an interrupted run may still end again (retried), and earn its turn."""
-    await conn.execute(
-        update(plan_calls)
-        .where(plan_calls.c.run_id == run_id, plan_calls.c.followup == "claimed")
-        .values(followup="pending")
-    )
-
-
-async def unanswered_runs(conn: AsyncConnection, *, since: float) -> list[str]:
-    """Runs that ran and ended after ``since`` whose follow-up was never started (a restart)."""
-    rows = await conn.execute(
-        select(plan_calls.c.run_id)
-        .join(runs, runs.c.id == plan_calls.c.run_id)
-        .where(
-            plan_calls.c.followup == "pending",
-            runs.c.status.in_(("done", "error", "cancelled")),
-            runs.c.started_at.is_not(None),
-            runs.c.finished_at >= since,
-        )
-        .order_by(runs.c.finished_at)
-    )
-    return [r.run_id for r in rows]

@@ -1,0 +1,1 @@
+"""The conversation record: chats and their messages."""
