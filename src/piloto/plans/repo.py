@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.errors import Conflict, NotFound
-from piloto.plans.models import Approval, ChatState, PlanRun, PlanStep, allowed
+from piloto.plans.models import Approval, ChatState, PlanRun, PlanStep, RunStatus, allowed
 from piloto.store.eventlog import append_event
 from piloto.store.ids import new_id, now
 from piloto.store.schema import approvals, chat_state, runs, steps
@@ -252,3 +252,10 @@ async def count_approvals(conn: AsyncConnection, *, run_id: str, plan_hash: str)
             )
         ).scalar_one()
     )
+
+
+async def count_runs_by_status(conn: AsyncConnection) -> dict[str, int]:
+    """How many runs are in each status, every status present (zero when none)."""
+    rows = (await conn.execute(select(runs.c.status, func.count()).group_by(runs.c.status))).all()
+    counts = {status: int(n) for status, n in rows}
+    return {status: counts.get(status, 0) for status in get_args(RunStatus)}
