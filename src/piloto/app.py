@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from piloto import __version__
 from piloto.audit.anchor import configure_audit
 from piloto.audit.router import router as audit_router
+from piloto.auth.metrics import check_metrics_access
 from piloto.auth.router import router as auth_router
 from piloto.auth.tokens import ensure_admin
 from piloto.chat.followup import FollowUps
@@ -33,8 +34,9 @@ from piloto.errors import PilotoError
 from piloto.events.pg_listener import PgListener
 from piloto.llm import OpenAIChatClient
 from piloto.logs import install_secret_filter, request_id_var
-from piloto.metrics import check_metrics_access, refresh_gauges, render
+from piloto.metrics import render, set_run_gauges
 from piloto.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from piloto.plans.repo import count_runs_by_status
 from piloto.plans.router import router as runs_router
 from piloto.plans.service import expire_drafts
 from piloto.projects.router import router as projects_router
@@ -135,7 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
         if not settings.metrics_public:
             await check_metrics_access(request, db, settings)
         async with db.read() as conn:
-            await refresh_gauges(conn)
+            set_run_gauges(await count_runs_by_status(conn))
         return Response(render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/", include_in_schema=False)
