@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from piloto.events.bus import EventBus
 from piloto.settings import async_url
+from piloto.store.eventlog import assign_seqs, defer_seqs, forget_seqs
 
 log = logging.getLogger("piloto.store")
 
@@ -55,10 +56,14 @@ class Database:
     @asynccontextmanager
     async def _transaction(self, conn: AsyncConnection) -> AsyncIterator[AsyncConnection]:
         conn.info.pop("piloto_notify", None)
+        defer_seqs(conn)
         try:
             async with conn.begin():
                 yield conn
+                # Last, so the chats' event counters are held only for the commit.
+                await assign_seqs(conn)
         finally:
+            forget_seqs(conn)
             chats: set[str] = conn.info.pop("piloto_notify", set())
         # Reached only after a successful commit: announce what is now durable.
         self.bus.publish(chats)

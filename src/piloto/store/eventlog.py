@@ -1,4 +1,13 @@
-"""The per-chat event log behind SSE: rows written in the same transaction as the change."""
+"""The per-chat event log behind SSE: rows written in the same transaction as the change.
+
+Each event has a ``seq``, its position in the chat's stream, and readers follow ``seq``. On
+PostgreSQL a global id is not enough: two transactions take ids 7 and 8, 8 commits first,
+a reader moves past 8 and never sees 7. So the seq is assigned as the transaction's last
+act, under the chat's row in ``event_seqs``, held until commit: the writer that takes seq
+n+1 waits for the one holding n to commit, and a reader that sees n+1 sees n. The counter
+rows are locked last and in chat-id order, so they add no deadlock to what the transaction
+already locks.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +15,31 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.store.ids import now
-from piloto.store.schema import events
+from piloto.store.schema import event_seqs, events
 
 NOTIFY_CHANNEL = "piloto_events"
+# conn.info keys: set while Database.write() owns the transaction; events awaiting a seq.
+_DEFERRED = "piloto_events_deferred"
+_PENDING = "piloto_events_pending"
+
+# This transaction's events of one chat (seq still NULL), numbered in the order written.
+_NUMBER = text(
+    "UPDATE events SET seq = :base + r.rn FROM ("
+    "SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM events "
+    "WHERE chat_id = :chat AND seq IS NULL) AS r WHERE events.id = r.id"
+)
 
 
 @dataclass(frozen=True)
 class Event:
+    """One event; ``id`` is its seq in the chat's stream (what SSE ids and ``after`` mean)."""
+
     id: int
     chat_id: str
     type: str
@@ -27,13 +50,20 @@ class Event:
 async def append_event(
     conn: AsyncConnection, *, chat_id: str, type: str, data: dict[str, Any]
 ) -> None:
-    """Record an event; subscribers are woken only after the transaction commits."""
+    """Record an event; it gets its seq at commit, and subscribers are woken after it."""
     await conn.execute(
         insert(events).values(
             chat_id=chat_id, type=type, data_json=json.dumps(data, default=str), created_at=now()
         )
     )
     conn.info.setdefault("piloto_notify", set()).add(chat_id)
+    if conn.info.get(_DEFERRED):
+        pending: dict[str, int] = conn.info.setdefault(_PENDING, {})
+        pending[chat_id] = pending.get(chat_id, 0) + 1
+    else:
+        # A transaction opened outside Database.write(): number it now (correct, though the
+        # counter row is then held for the rest of that transaction).
+        await _number(conn, chat_id, 1)
     if conn.dialect.name == "postgresql":
         # NOTIFY is delivered at commit, so other instances never see uncommitted news.
         await conn.execute(
@@ -41,23 +71,64 @@ async def append_event(
         )
 
 
+def defer_seqs(conn: AsyncConnection) -> None:
+    """Hold this transaction's seqs until ``assign_seqs`` (called right before commit)."""
+    conn.info.pop(_PENDING, None)
+    conn.info[_DEFERRED] = True
+
+
+def forget_seqs(conn: AsyncConnection) -> None:
+    """End deferral (conn.info outlives a pool checkout: nothing may leak to the next one)."""
+    conn.info.pop(_PENDING, None)
+    conn.info.pop(_DEFERRED, None)
+
+
+async def assign_seqs(conn: AsyncConnection) -> None:
+    """Give this transaction's events their seqs: the last statements before commit."""
+    pending: dict[str, int] = conn.info.pop(_PENDING, None) or {}
+    for chat_id in sorted(pending):  # one order for every writer: no deadlock among them
+        await _number(conn, chat_id, pending[chat_id])
+
+
+async def _number(conn: AsyncConnection, chat_id: str, count: int) -> None:
+    last = await _bump(conn, chat_id, count)
+    # A rolled-back savepoint may have removed some: seqs then have a gap, never a repeat.
+    await conn.execute(_NUMBER, {"base": last - count, "chat": chat_id})
+
+
+async def _bump(conn: AsyncConnection, chat_id: str, count: int) -> int:
+    """Advance the chat's counter by ``count``, locking its row; the new last seq."""
+    if conn.dialect.name == "postgresql":
+        pg = pg_insert(event_seqs).values(chat_id=chat_id, last_seq=count)
+        stmt = pg.on_conflict_do_update(
+            index_elements=[event_seqs.c.chat_id],
+            set_={"last_seq": event_seqs.c.last_seq + pg.excluded.last_seq},
+        ).returning(event_seqs.c.last_seq)
+    else:
+        lite = sqlite_insert(event_seqs).values(chat_id=chat_id, last_seq=count)
+        stmt = lite.on_conflict_do_update(
+            index_elements=[event_seqs.c.chat_id],
+            set_={"last_seq": event_seqs.c.last_seq + lite.excluded.last_seq},
+        ).returning(event_seqs.c.last_seq)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
 async def read_events(
     conn: AsyncConnection, *, chat_id: str, after: int, limit: int = 500
 ) -> list[Event]:
-    """Events of a chat with id greater than ``after``, oldest first."""
+    """Events of a chat with seq greater than ``after``, in order."""
     rows = await conn.execute(
         select(events)
-        .where(events.c.chat_id == chat_id, events.c.id > after)
-        .order_by(events.c.id)
+        .where(events.c.chat_id == chat_id, events.c.seq > after)
+        .order_by(events.c.seq)
         .limit(limit)
     )
-    return [Event(r.id, r.chat_id, r.type, json.loads(r.data_json), r.created_at) for r in rows]
+    return [Event(r.seq, r.chat_id, r.type, json.loads(r.data_json), r.created_at) for r in rows]
 
 
 async def last_event_id(conn: AsyncConnection, *, chat_id: str) -> int:
-    """The newest event id of a chat, or 0."""
-    row = await conn.execute(
-        select(events.c.id).where(events.c.chat_id == chat_id).order_by(events.c.id.desc()).limit(1)
-    )
-    value = row.scalar()
+    """The newest committed event seq of a chat, or 0."""
+    value = (
+        await conn.execute(select(func.max(events.c.seq)).where(events.c.chat_id == chat_id))
+    ).scalar()
     return int(value) if value is not None else 0

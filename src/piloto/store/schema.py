@@ -242,6 +242,29 @@ events = Table(
     Column("data_json", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_events_chat_id", "chat_id", "id"),
+    # 0005_runner: the position in the chat's stream, assigned at commit (store/eventlog.py).
+    Column("seq", BigInteger, nullable=True),
+    Index("ux_events_chat_seq", "chat_id", "seq", unique=True),
+)
+
+# 0005_runner: each chat's last event seq; its row is locked by the committing writer.
+event_seqs = Table(
+    "event_seqs",
+    metadata,
+    Column("chat_id", ID, primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+# 0005_runner: the secret key's record (one row, id 1): a fingerprint, and the key wrapped
+# under PILOTO_SECRET_KEY when that is set (services/keyring.py).
+secret_key = Table(
+    "secret_key",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("wrapped", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 audit_log = Table(
