@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
+from tests.support.waits import eventually
 
-from piloto.threads import repo as chats
 from piloto.projects import repo as projects
 from piloto.store import migrate
 from piloto.store.db import Database
 from piloto.store.eventlog import Event, append_event, last_event_id, read_events
-from tests.support.waits import eventually
+from piloto.threads import repo as chats
 
 WRITES = 150  # per writer: 300 events, the size of the run that lost 15 of 311
 
