@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from piloto.services.discovery import DiscoveryError, discover_openapi
 from piloto.services.invoke import HttpTarget, invoke_http
 from piloto.services.netguard import NetPolicy, guarded_client
-from piloto.services.openapi import DiscoveryError, SpecError, call_base_url, discover_openapi
+from piloto.services.openapi import SpecError, call_base_url
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ import httpx
 import pytest
 from tests.support.prism import NEEDS_PRISM
 
+from piloto.services.discovery import discover_openapi
 from piloto.services.invoke import HttpTarget, invoke_http
 from piloto.services.netguard import NetPolicy, guarded_client
-from piloto.services.openapi import call_base_url, discover_openapi
+from piloto.services.openapi import call_base_url
 
 pytestmark = [pytest.mark.slow, NEEDS_PRISM]
 

@@ -20,6 +20,7 @@ from piloto.projects.repo import get_project
 from piloto.redact import Redactor
 from piloto.services import repo
 from piloto.services.crypto import SecretBox
+from piloto.services.discovery import DiscoveryError, discover_openapi
 from piloto.services.invoke import (
     HttpTarget,
     InvalidArguments,
@@ -37,13 +38,7 @@ from piloto.services.netguard import (
     guarded_client,
     parse_host_literal,
 )
-from piloto.services.openapi import (
-    DiscoveryError,
-    SpecError,
-    call_base_url,
-    discover_openapi,
-    parse_openapi,
-)
+from piloto.services.openapi import SpecError, call_base_url, parse_openapi
 from piloto.services.records import Operation, Service, ServiceIn
 from piloto.services.urls import normalize_base_url, origin
 from piloto.store.db import Database
