@@ -16,7 +16,7 @@ from tests.services.conftest import Served, _serve_asgi
 from tests.support.registry import invoke, new_project, operations, registry_of
 
 from piloto.errors import Invalid
-from piloto.services.invoke import InvalidArguments, build_request
+from piloto.services.arguments import InvalidArguments, build_request
 from piloto.services.models import OperationSpec, ParamSpec
 from piloto.services.openapi import parse_openapi
 

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from piloto.services.invoke import HttpTarget, InvalidArguments, build_request, invoke_http
+from piloto.services.arguments import InvalidArguments, build_request
+from piloto.services.invoke import HttpTarget, invoke_http
 from piloto.services.models import OperationSpec, ParamSpec
 from piloto.services.netguard import NetPolicy, guarded_client
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tests.support.waits import eventually
 
-from piloto.services.invoke import InvalidArguments
+from piloto.services.arguments import InvalidArguments
 from piloto.services.mcp_client import McpConfig, McpPool, McpUnavailable
 from piloto.services.netguard import NetPolicy
 

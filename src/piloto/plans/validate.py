@@ -14,7 +14,7 @@ from piloto.policy import CommandLimits, check_command
 from piloto.policy.chars import hidden_characters, lookalikes
 from piloto.policy.texts import risk_reason
 from piloto.projects.models import ProjectSettings
-from piloto.services.invoke import schema_problems
+from piloto.services.arguments import schema_problems
 from piloto.services.models import OperationSpec
 from piloto.services.registry import Resolved, ServiceRegistry
 

@@ -33,7 +33,7 @@ from piloto.runner.record import end_step, note_retry, start_step
 from piloto.runner.report import clip, request_summary, stored_response
 from piloto.runner.templating import TemplateError, render
 from piloto.runner.watch import RunWatch
-from piloto.services.invoke import InvalidArguments
+from piloto.services.arguments import InvalidArguments
 from piloto.threads import repo as threads_repo
 
 log = logging.getLogger("piloto.runner")

@@ -30,7 +30,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from piloto.services.invoke import InvalidArguments, schema_problems
+from piloto.services.arguments import InvalidArguments, schema_problems
 from piloto.services.mcp_tools import tool_to_operation
 from piloto.services.models import InvokeResult, OperationSpec
 from piloto.services.netguard import AddressRefused, NetPolicy, guarded_client2

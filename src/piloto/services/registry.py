@@ -19,15 +19,10 @@ from piloto.errors import Forbidden, Invalid, NotFound
 from piloto.projects.repo import get_project
 from piloto.redact import Redactor
 from piloto.services import repo
+from piloto.services.arguments import InvalidArguments, build_request, is_reserved_header
 from piloto.services.crypto import SecretBox
 from piloto.services.discovery import DiscoveryError, discover_openapi
-from piloto.services.invoke import (
-    HttpTarget,
-    InvalidArguments,
-    build_request,
-    invoke_http,
-    is_reserved_header,
-)
+from piloto.services.invoke import HttpTarget, invoke_http
 from piloto.services.mcp_client import McpConfig, McpPool, McpUnavailable
 from piloto.services.models import InvokeResult, OperationSpec
 from piloto.services.netguard import (
