@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from piloto.auth.deps import Operator, Viewer
 from piloto.deps import DB, AppSettings
 from piloto.plans import repo, service
-from piloto.services.router import Registry
+from piloto.services.deps import Registry
 from piloto.store.idempotency import run_idempotent
 from piloto.threads import repo as threads_repo
 

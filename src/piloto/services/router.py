@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
 from piloto.audit.log import append_audit
 from piloto.auth.deps import Admin, Viewer
 from piloto.deps import DB
 from piloto.services import repo
+from piloto.services.deps import Registry
 from piloto.services.records import OperationPatch, Service, ServiceIn, ServicePatch
-from piloto.services.registry import ServiceRegistry
 
 router = APIRouter(prefix="/api/services", tags=["services"])
-
-
-def get_registry(request: Request) -> ServiceRegistry:
-    """The process's service registry."""
-    return cast(ServiceRegistry, request.app.state.registry)
-
-
-Registry = Annotated[ServiceRegistry, Depends(get_registry)]
 
 
 @router.post("", status_code=201)
