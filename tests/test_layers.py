@@ -2,7 +2,7 @@
 
 The layers, from the top (a module may import its own layer and any below it):
 
-    cli → app (app, middleware, demo) → alerts / runbooks → runner → chat → llm →
+    cli → app (app, boot, middleware, demo) → alerts / runbooks → runner → chat → llm →
     plans → services → auth / audit / notify (with projects' service and router, which know
     principals) → threads (with projects' models and repo: a chat belongs to a project) →
     store / toolbox (with deps, FastAPI's handles on the settings and the database) →
@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "piloto"
 
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
-    ("app", "middleware", "demo"),
+    ("app", "boot", "middleware", "demo"),
     ("alerts", "runbooks"),
     ("runner",),
     ("chat",),
