@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpcore
 import httpcore2
@@ -232,12 +232,17 @@ async def _connect_vetted(
     raise last
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore backend that connects only to vetted addresses of the requested host."""
+class _GuardedBackend:
+    """An httpcore network backend that connects only to vetted addresses of the host.
 
-    def __init__(self, policy: NetPolicy) -> None:
+    One class for both httpcore and httpcore2 (the MCP SDK's httpx2 uses the latter): httpcore
+    calls its backend by these methods only, so ``core`` picks the module and no copy is kept.
+    """
+
+    def __init__(self, core: Any, policy: NetPolicy) -> None:
+        self._core = core
         self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
+        self._inner = core.AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -246,18 +251,18 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream: httpcore.AsyncNetworkStream = await _connect_vetted(
-            httpcore, self._inner, self._policy, host, port, timeout, local_address, socket_options
-        )
-        return stream
+    ) -> Any:
+        return await _connect_vetted(
+            self._core, self._inner, self._policy, host, port, timeout, local_address,
+            socket_options,
+        )  # fmt: skip
 
     async def connect_unix_socket(
         self,
         path: str,
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> Any:
         raise AddressRefused("refused: unix sockets are not allowed")
 
     async def sleep(self, seconds: float) -> None:
@@ -275,7 +280,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=lim.max_connections,
             max_keepalive_connections=lim.max_keepalive_connections,
             keepalive_expiry=lim.keepalive_expiry,
-            network_backend=_GuardedBackend(policy),
+            network_backend=cast(httpcore.AsyncNetworkBackend, _GuardedBackend(httpcore, policy)),
         )
 
 
@@ -293,38 +298,6 @@ def guarded_client(policy: NetPolicy, *, timeout: float, **kw: Any) -> httpx.Asy
     )
 
 
-class _GuardedBackend2(httpcore2.AsyncNetworkBackend):
-    """The same guard for httpcore2, which the MCP SDK's httpx2 client uses."""
-
-    def __init__(self, policy: NetPolicy) -> None:
-        self._policy = policy
-        self._inner = httpcore2.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        stream: httpcore2.AsyncNetworkStream = await _connect_vetted(
-            httpcore2, self._inner, self._policy, host, port, timeout, local_address, socket_options
-        )
-        return stream
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        raise AddressRefused("refused: unix sockets are not allowed")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
 class GuardedTransport2(httpx2.AsyncHTTPTransport):
     """httpx2 transport with the same address guard (for MCP over streamable HTTP)."""
 
@@ -332,7 +305,7 @@ class GuardedTransport2(httpx2.AsyncHTTPTransport):
         super().__init__(trust_env=False)
         self._pool = httpcore2.AsyncConnectionPool(
             ssl_context=ssl.create_default_context(),
-            network_backend=_GuardedBackend2(policy),
+            network_backend=cast(httpcore2.AsyncNetworkBackend, _GuardedBackend(httpcore2, policy)),
         )
 
 
