@@ -19,11 +19,11 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from piloto import __version__
-from piloto.audit.anchor import configure_audit
 from piloto.audit.router import router as audit_router
 from piloto.auth.metrics import check_metrics_access
 from piloto.auth.router import router as auth_router
 from piloto.auth.tokens import ensure_admin
+from piloto.boot import open_store
 from piloto.chat.followup import FollowUps
 from piloto.chat.router import router as chat_router
 from piloto.chat.send_router import router as send_router
@@ -40,12 +40,10 @@ from piloto.plans.repo import count_runs_by_status
 from piloto.plans.router import router as runs_router
 from piloto.plans.service import expire_drafts
 from piloto.projects.router import router as projects_router
-from piloto.services.crypto import SecretBox
 from piloto.services.netguard import NetPolicy
 from piloto.services.registry import ServiceRegistry
 from piloto.services.router import router as services_router
 from piloto.settings import Settings, sync_url
-from piloto.store import migrate
 from piloto.store.db import Database
 from piloto.store.eventlog import NOTIFY_CHANNEL
 
@@ -158,18 +156,13 @@ def create_app(settings: Settings) -> FastAPI:
 
 async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> None:
     """Open the database, migrate, make sure an admin exists, start the services."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
-    await asyncio.to_thread(migrate.upgrade, url)
-    db = Database(url)
+    # Data dir, migrations, the secret key shared through the database, the audit key; a
+    # failure is a StartupError that says what and where.
+    store = await open_store(settings)
+    db, box = store.db, store.box
     stack.push_async_callback(db.dispose)
     app.state.db = db
-    box = SecretBox.from_settings(
-        settings.secret_key.get_secret_value() if settings.secret_key else None,
-        settings.data_dir,
-    )
-    # Before anything appends to the audit trail: the chain is keyed from the secret key.
-    configure_audit(db.engine, key=box.derive("audit"), data_dir=settings.data_dir)
     if db.dialect == "postgresql":
         listener = PgListener(
             sync_url(url).replace("postgresql+psycopg://", "postgresql://", 1),

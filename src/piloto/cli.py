@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, cast
 import typer
 
 from piloto.settings import Settings
-from piloto.store import migrate
 from piloto.store.db import Database
 
 if TYPE_CHECKING:
@@ -57,6 +56,7 @@ def serve(
     if port is not None:
         settings.port = port
     configure_logging(settings.log_level)
+    _preflight(settings)
     if not _is_loopback(settings.host):
         typer.secho(
             f"warning: binding {settings.host}: Piloto is reachable from other machines. "
@@ -71,6 +71,18 @@ def serve(
         log_config=None,
         access_log=False,
     )
+
+
+def _preflight(settings: Settings) -> None:
+    """Open the store before serving: a disk, database or key problem is one line, exit 2."""
+    from piloto.boot import preflight
+    from piloto.store.problems import StartupError
+
+    try:
+        asyncio.run(preflight(settings))
+    except StartupError as exc:
+        typer.secho(f"piloto: {exc.text(settings.language)}", fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -265,20 +277,17 @@ def _parse_since(value: str) -> float:
 
 @asynccontextmanager
 async def _database() -> AsyncIterator[Database]:
-    settings = Settings()
-    url = settings.resolved_database_url
-    await asyncio.to_thread(migrate.upgrade, url)
-    db = Database(url)
-    # The audit chain is keyed with the same secret as the server's (PILOTO_SECRET_KEY or
-    # the data dir's secret.key), so `audit verify` checks what `serve` wrote.
-    from piloto.audit.anchor import configure_audit
-    from piloto.services.crypto import SecretBox
+    from piloto.boot import open_store
+    from piloto.store.problems import StartupError
 
-    box = SecretBox.from_settings(
-        settings.secret_key.get_secret_value() if settings.secret_key else None,
-        settings.data_dir,
-    )
-    configure_audit(db.engine, key=box.derive("audit"), data_dir=settings.data_dir)
+    settings = Settings()
+    # The audit chain is keyed with the same secret as the server's (the key the database
+    # records), so `audit verify` checks what `serve` wrote.
+    try:
+        db = (await open_store(settings)).db
+    except StartupError as exc:
+        typer.secho(f"piloto: {exc.text(settings.language)}", fg="red", err=True)
+        raise typer.Exit(2) from None
     try:
         yield db
     finally:

@@ -14,6 +14,11 @@ from cryptography.fernet import Fernet, InvalidToken
 KEY_FILE = "secret.key"
 
 
+def legacy_key(secret_key: str) -> bytes:
+    """The key an install with PILOTO_SECRET_KEY has always used: its SHA-256."""
+    return base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest())
+
+
 class SecretBox:
     """Encrypts and decrypts credential dictionaries; the key never leaves this object."""
 
@@ -27,9 +32,10 @@ class SecretBox:
 
     @classmethod
     def from_settings(cls, secret_key: str | None, data_dir: Path) -> SecretBox:
-        """Use PILOTO_SECRET_KEY (any string, stretched) or a key generated once in the data dir."""
+        """The key without the database's record (services/keyring.py is what serve uses):
+        PILOTO_SECRET_KEY stretched, or a key generated once in the data dir."""
         if secret_key:
-            return cls(base64.urlsafe_b64encode(hashlib.sha256(secret_key.encode()).digest()))
+            return cls(legacy_key(secret_key))
         path = data_dir / KEY_FILE
         if not path.exists():
             data_dir.mkdir(parents=True, exist_ok=True)
