@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from piloto.policy.models import RISK_ORDER, Risk
+
 NAME_MAX = 100
 
-SettingRisk = Literal["read", "write", "destructive"]
-RISKS: tuple[SettingRisk, ...] = ("read", "write", "destructive")
+RISKS: tuple[Risk, ...] = tuple(RISK_ORDER)
 MAX_APPROVALS = 10
 
 
@@ -24,7 +25,7 @@ class ProjectSettings(BaseModel):
     retry_attempts: int = Field(default=3, ge=1, le=10)
     # How many different people must confirm a plan of at least this risk, e.g.
     # {"destructive": 2}; a riskier plan never needs fewer people than a less risky one.
-    required_approvals: dict[SettingRisk, int] = Field(default_factory=dict)
+    required_approvals: dict[Risk, int] = Field(default_factory=dict)
 
     def approvals_for(self, risk: str) -> int:
         """How many different people must confirm a plan of ``risk``."""

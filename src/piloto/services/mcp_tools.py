@@ -7,7 +7,8 @@ from typing import Any
 
 import mcp_types as types
 
-from piloto.services.models import OperationSpec, Risk
+from piloto.policy.models import Risk
+from piloto.services.models import OperationSpec
 
 
 def tool_to_operation(tool: types.Tool) -> OperationSpec:

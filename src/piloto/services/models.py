@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Risk = Literal["read", "write", "destructive"]
+from piloto.policy.models import Risk
+
 ParamLocation = Literal["path", "query", "header", "cookie"]
 
 

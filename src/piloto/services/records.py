@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from piloto.services.models import OperationSpec, Risk
+from piloto.policy.models import Risk
+from piloto.services.models import OperationSpec
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 Status = Literal["online", "offline", "error"]

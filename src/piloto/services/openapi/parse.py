@@ -11,7 +11,8 @@ import logging
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from piloto.services.models import OperationSpec, ParamSpec, ParsedSpec, Risk
+from piloto.policy.models import RISK_ORDER, Risk
+from piloto.services.models import OperationSpec, ParamSpec, ParsedSpec
 from piloto.services.openapi.errors import SpecError, ptr
 from piloto.services.openapi.load import MAX_SPEC_BYTES, load_document
 from piloto.services.openapi.refs import Resolver
@@ -21,7 +22,6 @@ log = logging.getLogger("piloto.services.openapi")
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-_RISKS: tuple[Risk, ...] = ("read", "write", "destructive")
 _SWAGGER_SCHEMA_KEYS = (
     "type", "format", "items", "enum", "default", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems",
@@ -92,11 +92,11 @@ def _risk(method: str, op: dict[str, Any], where: str) -> Risk:
     declared = op.get("x-piloto-risk")
     if declared is None:
         return default
-    if declared not in _RISKS:
+    if declared not in RISK_ORDER:
         raise SpecError(
             "x-piloto-risk must be read, write or destructive", where=where + "/x-piloto-risk"
         )
-    return max(default, declared, key=_RISKS.index)
+    return max(default, declared, key=RISK_ORDER.__getitem__)
 
 
 def _command_field(
