@@ -11,6 +11,8 @@ RunStatus = Literal[
     "cancelled", "superseded", "expired", "interrupted",
 ]  # fmt: skip
 StepStatus = Literal["pending", "running", "done", "error", "skipped", "interrupted"]
+# A person's answer for a step whose outcome is unknown (not the policy's ``Decision``).
+InterruptedChoice = Literal["retry", "skip", "abort"]
 
 # The state machine of DESIGN.md. Every change of status is one conditional UPDATE that
 # names the status it expects; a change not listed here is refused before any SQL runs.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from piloto.auth.deps import Operator, Viewer
 from piloto.deps import DB, AppSettings
 from piloto.plans import repo, service
+from piloto.plans.models import InterruptedChoice
 from piloto.services.deps import Registry
 from piloto.store.idempotency import run_idempotent
 from piloto.threads import repo as threads_repo
@@ -33,8 +34,8 @@ class EditIn(BaseModel):
     summary: str | None = Field(default=None, min_length=1, max_length=300)
 
 
-class DecisionIn(BaseModel):
-    decision: Literal["retry", "skip", "abort"]
+class InterruptedChoiceIn(BaseModel):
+    decision: InterruptedChoice  # the wire name stays `decision`
 
 
 async def _lang(db: DB, chat_id: str, default: str) -> str:
@@ -131,7 +132,7 @@ async def edit_run(
 
 @router.post("/runs/{run_id}/decision")
 async def decide(
-    run_id: str, body: DecisionIn, db: DB, settings: AppSettings, principal: Operator
+    run_id: str, body: InterruptedChoiceIn, db: DB, settings: AppSettings, principal: Operator
 ) -> dict[str, Any]:
     """For an interrupted run: retry the step, skip it, or abort the run."""
     async with db.read() as conn:
@@ -139,6 +140,6 @@ async def decide(
     lang = await _lang(db, run.chat_id, settings.language)
     return (
         await service.decide_interrupted(
-            db, run_id=run_id, decision=body.decision, principal=principal, lang=lang
+            db, run_id=run_id, choice=body.decision, principal=principal, lang=lang
         )
     ).public()

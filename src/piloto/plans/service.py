@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import select
 
@@ -18,7 +18,7 @@ from piloto.errors import Conflict, Forbidden, NotFound
 from piloto.i18n import t
 from piloto.plans import repo
 from piloto.plans.confirm import confirm, expire_run, plan_risk, queue_run
-from piloto.plans.models import PlanRun
+from piloto.plans.models import InterruptedChoice, PlanRun
 from piloto.plans.plan import canonical_plan, plan_hash, plan_json
 from piloto.plans.validate import CheckedStep, PlanInvalid, check_plan, command_of
 from piloto.policy.chars import hidden_characters
@@ -274,16 +274,13 @@ async def cancel(db: Database, *, run_id: str, principal: Principal, lang: str) 
         return await repo.get_run(conn, run_id=run_id)
 
 
-Decision = Literal["retry", "skip", "abort"]
-
-
 async def decide_interrupted(
-    db: Database, *, run_id: str, decision: Decision, principal: Principal, lang: str
+    db: Database, *, run_id: str, choice: InterruptedChoice, principal: Principal, lang: str
 ) -> PlanRun:
     """A person's answer for a step whose outcome is unknown: retry it, skip it, or abort."""
     if not principal.can("operator"):
         raise Forbidden(t(lang, "viewer_cannot_confirm"), code="viewer")
-    if decision == "abort":
+    if choice == "abort":
         return await cancel(db, run_id=run_id, principal=principal, lang=lang)
     async with db.write() as conn:
         run = await repo.get_run(conn, run_id=run_id)
@@ -296,7 +293,7 @@ async def decide_interrupted(
         step = next((s for s in run.steps if s.status == "interrupted"), None)
         if step is None:
             raise NotFound("This run has no interrupted step.")
-        new_status = "pending" if decision == "retry" else "skipped"
+        new_status = "pending" if choice == "retry" else "skipped"
         await repo.update_step(conn, step_id=step.id, expect="interrupted", status=new_status)
         await repo.transition(
             conn,
@@ -309,7 +306,7 @@ async def decide_interrupted(
         await append_audit(
             conn,
             actor=principal.name,
-            action=f"step.{decision}",
+            action=f"step.{choice}",
             project_id=run.project_id,
             chat_id=run.chat_id,
             run_id=run_id,
@@ -320,7 +317,7 @@ async def decide_interrupted(
             conn,
             chat_id=run.chat_id,
             role="event",
-            content=f"{principal.name}: {decision} step {step.idx + 1}.",
+            content=f"{principal.name}: {choice} step {step.idx + 1}.",
             run_id=run_id,
         )
     async with db.read() as conn:
