@@ -2,7 +2,7 @@
 
 from piloto.toolbox.app import create_toolbox_app
 from piloto.toolbox.config import ToolboxConfig, ToolboxConfigError
-from piloto.toolbox.runner import CommandResult, run_in_sandbox
+from piloto.toolbox.execute import CommandResult, run_in_sandbox
 from piloto.toolbox.sandbox import Sandbox, SandboxUnavailable, prepare_sandbox
 from piloto.toolbox.server import (
     RunningToolbox,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from piloto import __version__
 from piloto.policy import check_command
 from piloto.toolbox.config import ToolboxConfig
-from piloto.toolbox.runner import run_in_sandbox
+from piloto.toolbox.execute import run_in_sandbox
 from piloto.toolbox.sandbox import SandboxKind, prepare_sandbox
 from piloto.toolbox.sysinfo import collect_system_info
 
