@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "set PILOTO_DATA_DIR (or PILOTO_DATABASE_URL) to one.",
         "es": "no se puede abrir {where} ({reason}). Comprueba que la ruta es un directorio con "
         "escritura, o apunta PILOTO_DATA_DIR (o PILOTO_DATABASE_URL) a uno.",
+    },
+    "not_a_directory": {
+        "en": "{where} is not a directory. Set PILOTO_DATA_DIR to a directory Piloto can write.",
+        "es": "{where} no es un directorio. Apunta PILOTO_DATA_DIR a un directorio donde Piloto "
+        "pueda escribir.",
     },
     "database_failed": {
         "en": "the database at {where} failed at start ({reason}).",
@@ -93,6 +99,16 @@ def _first_line(exc: BaseException) -> str:
     return line[:200]
 
 
+def _read_only(directory: Path) -> bool:
+    """Whether SQLite's directory (where it makes -wal and -shm) cannot be written."""
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY) or not os.access(
+            directory, os.W_OK
+        )
+    except OSError:
+        return False
+
+
 def describe_db_error(exc: DBAPIError, url: str) -> StartupError:
     """The person's version of a driver error at start."""
     place = where(url)
@@ -106,6 +122,8 @@ def describe_db_error(exc: DBAPIError, url: str) -> StartupError:
         return StartupError("pg_login", where=place, reason=reason)
     if "database" in low and "does not exist" in low:
         return StartupError("pg_no_database", where=place)
+    if "unable to open" in low and _read_only(Path(place).parent):
+        return StartupError("read_only", where=place, reason=reason)
     if "unable to open" in low or "disk i/o" in low or "not a database" in low:
         return StartupError("cannot_open", where=place, reason=reason)
     if place.startswith("/") or make_url(url).get_backend_name() == "sqlite":
@@ -119,6 +137,8 @@ def describe_os_error(exc: OSError, path: Path) -> StartupError:
     reason = exc.strerror or type(exc).__name__
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return StartupError("disk_full", where=place)
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return StartupError("not_a_directory", where=place)
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return StartupError("read_only", where=place, reason=reason)
     return StartupError("cannot_open", where=place, reason=reason)
