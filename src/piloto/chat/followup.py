@@ -18,7 +18,7 @@ from piloto.chat import calls as calls_repo
 from piloto.chat.modelturn import model_turn
 from piloto.chat.outcome import direct_summary
 from piloto.chat.proposal import ENDED
-from piloto.chat.turnkit import ChatDeps, TurnResult
+from piloto.chat.turnkit import ChatDeps, TurnResult, say
 from piloto.i18n import t
 from piloto.plans import repo as plans_repo
 from piloto.plans.models import PlanRun
@@ -127,7 +127,9 @@ async def after_run(deps: ChatDeps, run_id: str) -> None:
     if call.kind == "direct":
         summary = direct_summary(run, lang)
         if summary:
-            await _say(deps, run, summary, {"kind": "summary"})
+            await say(
+                deps, run.chat_id, summary, role="event", run_id=run.id, meta={"kind": "summary"}
+            )
         return
     if deps.model is None:
         return
@@ -145,7 +147,14 @@ async def after_run(deps: ChatDeps, run_id: str) -> None:
     turn = call.auto_turn + 1
     if turn > deps.settings.llm_max_auto_turns:
         n = deps.settings.llm_max_auto_turns
-        await _say(deps, run, t(lang, "auto_turns_reached", n=n), {"kind": "loop_limit"})
+        await say(
+            deps,
+            run.chat_id,
+            t(lang, "auto_turns_reached", n=n),
+            role="event",
+            run_id=run.id,
+            meta={"kind": "loop_limit"},
+        )
         return
     anchor = max((m for m in recent), key=lambda m: m.seq)
     # A cancelled run ends the loop: the model may explain, not propose again; a draft that
@@ -157,10 +166,3 @@ async def after_run(deps: ChatDeps, run_id: str) -> None:
         origin_seq=call.origin_seq, auto_turn=turn, allow_tools=allow_tools,
         superseded=superseded,
     )  # fmt: skip
-
-
-async def _say(deps: ChatDeps, run: PlanRun, text: str, meta: dict[str, Any]) -> None:
-    async with deps.db.write() as conn:
-        await repo.append_message(
-            conn, chat_id=run.chat_id, role="event", content=text, run_id=run.id, meta=meta
-        )

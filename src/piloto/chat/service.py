@@ -17,7 +17,7 @@ from piloto.chat.prompt import CatalogueEntry
 from piloto.chat.proposal import propose as _propose
 from piloto.chat.turnkit import ChatDeps as ChatDeps
 from piloto.chat.turnkit import TurnResult as TurnResult
-from piloto.chat.turnkit import say as _say
+from piloto.chat.turnkit import say
 from piloto.errors import Forbidden, PilotoError
 from piloto.i18n import t
 from piloto.plans import repo as plans_repo
@@ -69,7 +69,7 @@ async def send(deps: ChatDeps, *, chat_id: str, text: str, principal: Principal)
         )
         return result
     if deps.model is None:
-        result.replies.append(await _say(deps, chat_id, t(lang, "direct_mode"), role="event"))
+        result.replies.append(await say(deps, chat_id, t(lang, "direct_mode"), role="event"))
         return result
     await _model_turn(
         deps,
@@ -112,14 +112,14 @@ async def _consent(
                     conn, run_id=state.active_run_id, with_steps=False
                 )
             result.replies.append(
-                await _say(
+                await say(
                     deps, chat_id, t(lang, "already_running", status=active.status), role="event"
                 )
             )
             return True
         if intent in (Intent.CONFIRM, Intent.CANCEL):
             result.replies.append(
-                await _say(deps, chat_id, t(lang, "no_plan_pending"), role="event")
+                await say(deps, chat_id, t(lang, "no_plan_pending"), role="event")
             )
             return True
         return False
@@ -132,7 +132,7 @@ async def _consent(
         text = t(lang, "proposed_for_other", name=name)
         meta = {"kind": "proposed_for_other"}
         result.replies.append(
-            await _say(deps, chat_id, text, role="event", run_id=pending.id, meta=meta)
+            await say(deps, chat_id, text, role="event", run_id=pending.id, meta=meta)
         )
         return True
     if intent is Intent.CONFIRM:
@@ -156,7 +156,7 @@ async def _consent(
             lambda: plans.cancel(deps.db, run_id=pending.id, principal=principal, lang=lang),
         )
     else:
-        result.replies.append(await _say(deps, chat_id, t(lang, "ambiguous"), role="event"))
+        result.replies.append(await say(deps, chat_id, t(lang, "ambiguous"), role="event"))
     return True
 
 
@@ -165,7 +165,7 @@ async def _guarded(deps: ChatDeps, result: TurnResult, chat_id: str, action: Any
     try:
         run: PlanRun = await action()
     except PilotoError as exc:
-        result.replies.append(await _say(deps, chat_id, exc.message, role="event"))
+        result.replies.append(await say(deps, chat_id, exc.message, role="event"))
         return None
     # Other turns may have written meanwhile: reply with this run's own announcement.
     async with deps.db.read() as conn:
@@ -191,10 +191,10 @@ async def _direct(
         async with deps.db.read() as conn:
             plan = await parse_direct(conn, project_id=project_id, text=text, lang=lang)
     except DirectError as exc:
-        result.replies.append(await _say(deps, chat_id, str(exc), role="event"))
+        result.replies.append(await say(deps, chat_id, str(exc), role="event"))
         return
     if plan is None:
-        result.replies.append(await _say(deps, chat_id, t(lang, "help")))
+        result.replies.append(await say(deps, chat_id, t(lang, "help")))
         return
     try:
         await _propose(
@@ -209,7 +209,7 @@ async def _direct(
         )
     except PlanInvalid as exc:
         result.replies.append(
-            await _say(deps, chat_id, t(lang, "invalid_plan", reason=exc.message), role="event")
+            await say(deps, chat_id, t(lang, "invalid_plan", reason=exc.message), role="event")
         )
 
 
