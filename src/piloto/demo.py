@@ -1,8 +1,10 @@
-"""The demo: a bundled toolbox beside the server, registered as ``demo`` in a project "Demo"."""
+"""The demo: a bundled toolbox beside the server, registered as ``demo`` in a project "Demo"
+(``demo-PORT`` for a second instance on the same database)."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import secrets
@@ -12,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import IntegrityError
 
+from piloto.errors import Conflict
 from piloto.projects import repo as projects_repo
 from piloto.services import repo as services_repo
 from piloto.services.records import ServiceIn
@@ -103,25 +107,73 @@ async def start_demo(settings: Settings, registry: ServiceRegistry) -> DemoToolb
             "the demo toolbox's commands are not sandboxed (bubblewrap unusable); "
             + ("all commands run" if sandbox["commands"] == "all" else "only read commands run")
         )
-    db = registry.db
-    async with db.write() as conn:
+    name = await _register_demo(registry, base_url=base_url, token=token, port=settings.port)
+    log.info(
+        "demo toolbox ready",
+        extra={"url": base_url, "project": DEMO_PROJECT, "service": name, **sandbox},
+    )
+    return DemoToolbox(stop=stop, sandbox={**sandbox, "service": name})
+
+
+def demo_names(token: str, port: int) -> list[str]:
+    """The names this instance's demo may take, in order: ``demo`` for the first instance on a
+    database, ``demo-PORT`` for the next, and one from its own token if even that is taken."""
+    return [DEMO_SERVICE, f"{DEMO_SERVICE}-{port}", f"{DEMO_SERVICE}-{_token_tag(token)}"]
+
+
+def _token_tag(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:8]
+
+
+def _owned(registry: ServiceRegistry, row: services_repo.ServiceRow, token: str) -> bool:
+    """Whether a registered demo is this instance's: its credential is this data dir's token."""
+    try:
+        held = registry.box.decrypt(row.credentials_enc)
+    except ValueError:
+        return False  # another instance's key: certainly not ours
+    return held.get("header:Authorization") == f"Bearer {token}"
+
+
+async def _register_demo(registry: ServiceRegistry, *, base_url: str, token: str, port: int) -> str:
+    """Point this instance's demo registration at its toolbox; returns the service's name.
+
+    Each instance owns one registration (the one holding its toolbox token), so an instance
+    starting later never re-points another's demo at its own toolbox.
+    """
+    for _ in range(3):
+        try:
+            return await _claim(registry, base_url=base_url, token=token, port=port)
+        except (Conflict, IntegrityError):
+            continue  # another instance took the name or made the project meanwhile: look again
+    return await _claim(registry, base_url=base_url, token=token, port=port)
+
+
+async def _claim(registry: ServiceRegistry, *, base_url: str, token: str, port: int) -> str:
+    credentials = registry.box.encrypt({"header:Authorization": f"Bearer {token}"})
+    async with registry.db.write() as conn:
         project = await projects_repo.find_project_by_name(conn, name=DEMO_PROJECT)
         if project is None:
             project = await projects_repo.create_project(conn, name=DEMO_PROJECT)
-        existing = await services_repo.find_service(conn, project_id=project.id, name=DEMO_SERVICE)
-        if existing is not None and existing.service.project_id == project.id:
-            # The toolbox listens on a new port each start: point the service at it.
-            await services_repo.update_service(
-                conn, service_id=existing.service.id, base_url=base_url, doc_url=None,
-                credentials_enc=registry.box.encrypt({"header:Authorization": f"Bearer {token}"}),
-            )  # fmt: skip
-            service_id: str | None = existing.service.id
+        for name in demo_names(token, port):
+            row = await services_repo.find_service(conn, project_id=project.id, name=name)
+            if row is None:
+                break
+            if row.service.project_id == project.id and _owned(registry, row, token):
+                # The toolbox listens on a new port each start: point the service at it.
+                await services_repo.update_service(
+                    conn, service_id=row.service.id, base_url=base_url, doc_url=None,
+                    credentials_enc=credentials,
+                )  # fmt: skip
+                service_id: str | None = row.service.id
+                break
         else:
+            raise Conflict("every demo name is taken")
+        if row is None:
             service_id = None
     if service_id is None:
         await registry.register(
             ServiceIn(
-                name=DEMO_SERVICE,
+                name=name,
                 kind="openapi",
                 project_id=project.id,
                 base_url=base_url,
@@ -132,5 +184,4 @@ async def start_demo(settings: Settings, registry: ServiceRegistry) -> DemoToolb
         )
     else:
         await registry.refresh(service_id)
-    log.info("demo toolbox ready", extra={"url": base_url, "project": DEMO_PROJECT, **sandbox})
-    return DemoToolbox(stop=stop, sandbox=sandbox)
+    return name

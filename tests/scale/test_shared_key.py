@@ -10,19 +10,17 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from tests.support.settings import ADMIN_TOKEN, make_settings
+from tests.support.instances import instance
+from tests.support.settings import ADMIN_TOKEN
 from tests.support.waits import eventually
 from tests.support.world import TOOLBOX_TOKEN
 
-from piloto.app import create_app
 from piloto.services.crypto import SecretBox, legacy_key
 from piloto.services.keyring import resolve_key
 from piloto.store import migrate
@@ -30,22 +28,6 @@ from piloto.store.db import Database
 from piloto.store.problems import StartupError
 
 ROOT = Path(__file__).parents[2]
-
-
-@asynccontextmanager
-async def instance(url: str, data_dir: Path, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """One instance: the real app and its lifespan, with its own data directory."""
-    app = create_app(make_settings(data_dir=data_dir, database_url=url, **overrides))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=60,
-        ) as client,
-    ):
-        yield client
 
 
 async def _register(client: httpx.AsyncClient, toolbox_url: str) -> str:
