@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from piloto.auth.deps import Operator, Viewer
-from piloto.deps import DB, AppSettings
+from piloto.deps import DB, AppSettings, IdempotencyKey, idempotent_json
 from piloto.plans import repo, service
 from piloto.plans.models import InterruptedChoice
 from piloto.services.deps import Registry
-from piloto.store.idempotency import run_idempotent
 from piloto.threads import repo as threads_repo
 
 router = APIRouter(prefix="/api", tags=["runs"])
@@ -62,52 +61,42 @@ async def list_runs(chat_id: str, db: DB, _: Viewer) -> list[dict[str, Any]]:
 @router.post("/runs/{run_id}/confirm")
 async def confirm_run(
     run_id: str, body: ConfirmIn, db: DB, settings: AppSettings, principal: Operator,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:  # fmt: skip
     """Confirm the draft whose hash you reviewed; 409 when it is not a draft or the hash differs."""
 
-    async def handler() -> tuple[int, Any]:
+    async def handler() -> dict[str, Any]:
         async with db.read() as conn:
             run = await repo.get_run(conn, run_id=run_id, with_steps=False)
         lang = await _lang(db, run.chat_id, settings.language)
         confirmed = await service.confirm(
             db, run_id=run_id, plan_hash_=body.plan_hash, principal=principal, lang=lang
         )
-        return 200, confirmed.public()
+        return confirmed.public()
 
-    status, result = await run_idempotent(
-        db,
-        scope=f"{principal.token_id}:confirm:{run_id}",
-        key=idempotency_key,
-        body=body.model_dump(),
-        handler=handler,
-    )
-    return JSONResponse(result, status_code=status)
+    return await idempotent_json(
+        db, scope=f"{principal.token_id}:confirm:{run_id}", key=idempotency_key,
+        body=body.model_dump(), handler=handler,
+    )  # fmt: skip
 
 
 @router.post("/runs/{run_id}/cancel")
 async def cancel_run(
     run_id: str, db: DB, settings: AppSettings, principal: Operator,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:  # fmt: skip
     """Cancel a draft or queued run; a running one stops before its next step."""
 
-    async def handler() -> tuple[int, Any]:
+    async def handler() -> dict[str, Any]:
         async with db.read() as conn:
             run = await repo.get_run(conn, run_id=run_id, with_steps=False)
         lang = await _lang(db, run.chat_id, settings.language)
-        return 200, (
-            await service.cancel(db, run_id=run_id, principal=principal, lang=lang)
-        ).public()
+        return (await service.cancel(db, run_id=run_id, principal=principal, lang=lang)).public()
 
-    status, result = await run_idempotent(
-        db,
-        scope=f"{principal.token_id}:cancel:{run_id}",
-        key=idempotency_key,
-        body={},
+    return await idempotent_json(
+        db, scope=f"{principal.token_id}:cancel:{run_id}", key=idempotency_key, body={},
         handler=handler,
-    )
-    return JSONResponse(result, status_code=status)
+    )  # fmt: skip
 
 
 @router.post("/runs/{run_id}/edit", status_code=201)
