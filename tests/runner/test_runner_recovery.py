@@ -212,7 +212,6 @@ async def test_decision_on_an_interrupted_run(
     try:
         assert (await wait_run(quiet, run["id"]))["status"] == "interrupted"
         ok(await quiet.post(f"/api/runs/{run['id']}/decision", json={"decision": decision}))
-        runner.poke()
         final = await wait_run(quiet, run["id"], frozenset({"done", "error", "cancelled"}))
         seen = state.snapshot()["by_path"]
         if decision == "retry":

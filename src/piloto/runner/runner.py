@@ -140,10 +140,6 @@ class Runner:
             self._lock.release()
             self._lock = None
 
-    def poke(self) -> None:
-        """Claim now instead of at the next poll (e.g. right after a confirmation)."""
-        self._wake.set()
-
     @property
     def active_runs(self) -> frozenset[str]:
         """Ids of the runs this instance is executing now."""
