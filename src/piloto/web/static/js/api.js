@@ -80,6 +80,7 @@ export const api = {
   createChat: (projectId, title, language) => request("POST", "/api/chats", { project_id: projectId, title, language }),
   chat: (id) => request("GET", `/api/chats/${enc(id)}`),
   patchChat: (id, patch) => request("PATCH", `/api/chats/${enc(id)}`, patch),
+  models: () => request("GET", "/api/models"),
   deleteChat: (id) => request("DELETE", `/api/chats/${enc(id)}`),
   messages: (id, after = 0, limit = 200) => request("GET", `/api/chats/${enc(id)}/messages?after=${after}&limit=${limit}`),
   send: (chatId, text) => request("POST", "/api/send", { chat_id: chatId, text }, { idempotent: true }),

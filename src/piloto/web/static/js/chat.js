@@ -9,6 +9,12 @@ import { openEditPlan } from "./editplan.js";
 import { toast, toastError } from "./toast.js";
 
 const PAGE = 200;
+// Server events with a look of their own (meta.kind): the run's summary, the loop's bound, a model failure.
+const EVENT_LOOKS = {
+  summary: { cls: "summary", icon: "check", label: "msg.summary" },
+  loop_limit: { cls: "loop-limit", icon: "loop", label: "msg.loopLimit" },
+  model_error: { cls: "error", icon: "alert", label: "msg.modelError" },
+};
 const cursorKey = (chatId) => `piloto.evt.${chatId}`;
 
 export class ChatView {
@@ -209,17 +215,34 @@ export class ChatView {
           h("div.msg-head", null, h("span.author", null, who), time),
           h("div.bubble.md", null, renderMarkdown(m.content))));
     }
-    if (m.role === "assistant") {
-      return h("div.msg.assistant", { dataset: { id: m.id } },
-        h("div.avatar.bot", { "aria-hidden": "true" }, "P"),
-        h("div.msg-main", null,
-          h("div.msg-head", null, h("span.author", null, t("chat.assistant")), time),
-          h("div.md", null, renderMarkdown(m.content))));
+    if (m.role === "assistant") return this.renderAssistant(m, time);
+    const look = EVENT_LOOKS[kind];
+    if (!look) {
+      return h("div.msg.event", { dataset: { id: m.id, kind: kind || "" } },
+        h("span.event-icon", null, icon("info", 14)),
+        h("div.md.event-text", null, renderMarkdown(m.content)), time);
     }
-    const err = kind === "model_error";
-    return h(`div.msg.event${err ? ".error" : ""}`, { dataset: { id: m.id } },
-      h("span.event-icon", null, icon(err ? "alert" : "info", 14)),
-      h("div.md.event-text", null, renderMarkdown(m.content)), time);
+    // Lines that end or break the copilot loop stand out, each with a label a person can scan for.
+    return h(`div.msg.event.${look.cls}`, { dataset: { id: m.id, kind }, role: kind === "model_error" ? "alert" : null },
+      h("span.event-icon", null, icon(look.icon, 14)),
+      h("div.event-body", null,
+        h("div.event-label", null, t(look.label)),
+        h("div.md.event-text", null, renderMarkdown(m.content))), time);
+  }
+
+  /** The model's words; an answer to a run's result, or one cut short, says so. */
+  renderAssistant(m, time) {
+    const meta = m.meta || {};
+    const auto = Boolean(meta.auto_turn) || meta.kind === "auto_turn";
+    const incomplete = meta.incomplete === true || meta.kind === "incomplete";
+    const tags = [];
+    if (auto) tags.push(h("span.tag.msg-tag.auto-tag", { title: t("msg.autoTurnHint") }, icon("loop", 12), t("msg.autoTurn")));
+    if (incomplete) tags.push(h("span.tag.msg-tag.incomplete-tag", { title: t("msg.incompleteHint") }, icon("alert", 12), t("msg.incomplete")));
+    return h(`div.msg.assistant${auto ? ".auto-turn" : ""}${incomplete ? ".incomplete" : ""}`, { dataset: { id: m.id } },
+      h("div.avatar.bot", { "aria-hidden": "true" }, "P"),
+      h("div.msg-main", null,
+        h("div.msg-head", null, h("span.author", null, t("chat.assistant")), tags, time),
+        h("div.md", null, renderMarkdown(m.content))));
   }
 
   // -- runs ------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ document.addEventListener("click", (ev) => {
   if (openMenu && !ev.target.closest(".menu, .menu-btn")) closeOpen();
 });
 
-/** items: [{label, icon, danger, onSelect}] */
-export function menuButton(label, items) {
-  const btn = h("button.icon-btn.menu-btn", { type: "button", "aria-label": label, title: label, "aria-haspopup": "menu", "aria-expanded": "false" }, icon("more", 16));
+/** items: [{label, icon, danger, onSelect}]; opts: {icon, id} for a button other than "…". */
+export function menuButton(label, items, opts = {}) {
+  const btn = h("button.icon-btn.menu-btn", { type: "button", id: opts.id || null, "aria-label": label, title: label, "aria-haspopup": "menu", "aria-expanded": "false" }, icon(opts.icon || "more", 16));
   btn.addEventListener("click", (ev) => {
     ev.stopPropagation();
     ev.preventDefault();
