@@ -42,8 +42,3 @@ class Unauthorized(PilotoError):
 class Invalid(PilotoError):
     status_code = 422
     code = "invalid"
-
-
-class Unavailable(PilotoError):
-    status_code = 503
-    code = "unavailable"

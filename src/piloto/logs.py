@@ -6,7 +6,6 @@ import contextvars
 import json
 import logging
 import sys
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -104,8 +103,3 @@ def install_secret_filter(values: Iterable[str]) -> Callable[[], None]:
             handler.removeFilter(secret_filter)
 
     return remove
-
-
-def monotonic_ms(start: float) -> int:
-    """Milliseconds since ``start`` (a ``time.perf_counter()`` value)."""
-    return int((time.perf_counter() - start) * 1000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -66,11 +66,6 @@ class Redactor:
         ordered = sorted(secrets, key=len, reverse=True)
         self._secrets = tuple(ordered)
         self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
-
-    @classmethod
-    def for_headers(cls, headers: Mapping[str, str], extra: Iterable[str] = ()) -> Redactor:
-        """A redactor for a service's credential headers plus the process's own secrets."""
-        return cls([*headers.values(), *extra])
 
     def __bool__(self) -> bool:
         return self._pattern is not None

@@ -17,7 +17,7 @@ from piloto.policy import (
     unwrap,
 )
 from piloto.policy.effect import Effect, destructive, read, words, worst, write
-from piloto.policy.models import Risk, SimpleCommand
+from piloto.policy.models import SimpleCommand
 
 _SAFE_WRITES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "-"})
 # Where a program is the real one: `ls` counts as `ls` only from these directories.
@@ -52,11 +52,6 @@ def assess(cmd: SimpleCommand, records: Sequence[SimpleCommand] = (), index: int
     if "nohup" in cmd.wrappers and not cmd.writes:
         extra.append(Effect("write", "redirect", "nohup.out"))  # nohup appends to ./nohup.out
     return worst([program, *extra]) or program
-
-
-def risk_of(cmd: SimpleCommand) -> Risk:
-    """`read` for inspection, `write` for bounded changes, `destructive` for the rest."""
-    return assess(cmd).risk
 
 
 def real_binary(program: str) -> bool:

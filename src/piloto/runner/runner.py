@@ -140,11 +140,6 @@ class Runner:
             self._lock.release()
             self._lock = None
 
-    @property
-    def active_runs(self) -> frozenset[str]:
-        """Ids of the runs this instance is executing now."""
-        return frozenset(self._tasks)
-
     # -- claiming, heartbeat, recovery -----------------------------------------------------
 
     async def claim_now(self) -> list[str]:
