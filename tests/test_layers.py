@@ -64,8 +64,9 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imports(tree: ast.AST, package: str) -> list[tuple[int, str]]:
-    """(line, module without ``piloto.``) for every import of Piloto's that runs."""
+def _imports(tree: ast.AST, package: str, *, everything: bool = False) -> list[tuple[int, str]]:
+    """(line, module without ``piloto.``) for every import of Piloto's that runs (with
+    ``everything``, third-party and standard-library imports too, as written)."""
     found: list[tuple[int, str]] = []
 
     def visit(node: ast.AST) -> None:
@@ -89,6 +90,8 @@ def _imports(tree: ast.AST, package: str) -> list[tuple[int, str]]:
             visit(child)
 
     visit(tree)
+    if everything:
+        return found
     return [(line, m.removeprefix("piloto.")) for line, m in found if m.startswith("piloto.")]
 
 
@@ -184,6 +187,34 @@ def test_the_cycle_finder_finds_one() -> None:
     edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(edges) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def _imported_by(prefix: str) -> dict[str, set[str]]:
+    """Each module under ``prefix`` → every module it imports, Piloto's and others'."""
+    out: dict[str, set[str]] = {}
+    for module, path in _modules().items():
+        if module == prefix or module.startswith(prefix + "."):
+            package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            out[module] = {m for _, m in _imports(tree, package, everything=True)}
+    return out
+
+
+def test_policy_depends_on_nothing_of_pilotos() -> None:
+    for module, imported in _imported_by("policy").items():
+        foreign = {
+            m for m in imported if m.startswith("piloto.") and not m.startswith("piloto.policy")
+        }
+        assert not foreign, f"{module} imports {sorted(foreign)}: the policy is a pure leaf"
+
+
+def test_the_openapi_core_does_no_io() -> None:
+    # Loading, refs and parsing are pure; the network is services.discovery's alone.
+    io = ("httpx", "httpcore", "socket", "asyncio", "piloto.services.discovery",
+          "piloto.services.netguard", "piloto.services.transport", "piloto.store")  # fmt: skip
+    for module, imported in _imported_by("services.openapi").items():
+        bad = sorted(m for m in imported if m.startswith(io))
+        assert not bad, f"{module} imports {bad}: move the I/O to services.discovery"
 
 
 def test_every_package_has_a_layer() -> None:
