@@ -1,4 +1,4 @@
-"""The sandbox runner with real processes, in both sandboxes."""
+"""Sandboxed execution (toolbox.execute) with real processes, in both sandboxes."""
 
 import asyncio
 import dataclasses
@@ -119,7 +119,7 @@ async def test_fork_bomb_is_contained(make_sandbox: MakeSandbox, kind: str) -> N
         assert "rlimit nproc" in (await make_sandbox(kind)).protections
     marker = f"bomb-{uuid.uuid4().hex}"
     sandbox = await make_sandbox(kind, rlimit_nproc=64)
-    # Not the classic `:(){ :|:& };:` (the policy refuses that one); the runner has no policy.
+    # Not the classic `:(){ :|:& };:` (the policy refuses that one); execution has no policy.
     result = await run(sandbox, f"b(){{ b|b& }}; b; sleep 100 # {marker}", timeout_s=2, cap=1024)
     assert result.timed_out is True
     assert await survivors(marker) == []
