@@ -271,6 +271,37 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status_cancelled": {"en": "cancelled", "es": "cancelado"},
     "status_superseded": {"en": "superseded", "es": "reemplazado"},
     "status_expired": {"en": "expired", "es": "caducado"},
+    # The risk word and reason of a step in the "Proposed plan" list.
+    "risk_read": {"en": "read", "es": "lectura"},
+    "risk_write": {"en": "write", "es": "escritura"},
+    "risk_destructive": {"en": "destructive", "es": "destructivo"},
+    "step_risk": {"en": "{risk}: {reason}", "es": "{risk}: {reason}"},
+    # Why a plan cannot be proposed, step by step ("I could not propose that plan: …").
+    "plan_no_steps": {"en": "the plan has no steps", "es": "el plan no tiene pasos"},
+    "plan_too_many_steps": {
+        "en": "the plan has {n} steps; this project allows at most {limit}",
+        "es": "el plan tiene {n} pasos; este proyecto permite como mucho {limit}",
+    },
+    "plan_step_problem": {"en": "step {n}: {problem}", "es": "paso {n}: {problem}"},
+    "plan_hidden_chars": {
+        "en": "refused, the arguments hold invisible or direction-changing characters that would make the card show something else: {where}",
+        "es": "rechazado: los argumentos contienen caracteres invisibles o que cambian la dirección del texto, y la tarjeta mostraría otra cosa: {where}",
+    },
+    "plan_hash_mismatch": {
+        "en": "The plan changed since you saw it (its hash differs). Review the current plan and confirm again.",
+        "es": "El plan cambió desde que lo viste (su hash es otro). Revisa el plan actual y confírmalo de nuevo.",
+    },
+    "needs_role": {
+        "en": "This needs the {role} role; your token is a {have}.",
+        "es": "Esto requiere el rol {role}; tu token es de {have}.",
+    },
+    "role_viewer": {"en": "viewer", "es": "lector"},
+    "role_operator": {"en": "operator", "es": "operador"},
+    "role_admin": {"en": "admin", "es": "administrador"},
+    "not_allowed_any_more": {
+        "en": "not allowed any more: {reason}",
+        "es": "ya no está permitido: {reason}",
+    },
 }
 
 

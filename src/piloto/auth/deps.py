@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from piloto.auth.tokens import Principal, Role, principal_for_token, session_for_cookie
 from piloto.deps import DB
 from piloto.errors import Forbidden, Unauthorized
+from piloto.i18n import t
 
 SESSION_COOKIE = "piloto_session"
 CSRF_COOKIE = "piloto_csrf"
@@ -54,9 +55,12 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 def require(role: Role) -> object:
     """A dependency that admits principals with at least ``role``."""
 
-    async def _check(principal: CurrentPrincipal) -> Principal:
+    async def _check(request: Request, principal: CurrentPrincipal) -> Principal:
         if not principal.can(role):
-            raise Forbidden(f"This needs the {role} role; your token is a {principal.role}.")
+            # No chat is known here: the server's language (PILOTO_LANGUAGE) speaks for it.
+            lang = request.app.state.settings.language
+            have, need = t(lang, f"role_{principal.role}"), t(lang, f"role_{role}")
+            raise Forbidden(t(lang, "needs_role", role=need, have=have))
         return principal
 
     return Depends(_check)

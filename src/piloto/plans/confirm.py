@@ -90,7 +90,7 @@ async def confirm(
             )
         if plan_hash_ != run.plan_hash:
             raise Conflict(
-                "The plan changed since you saw it (its hash differs). Review the current plan and confirm again.",
+                t(lang, "plan_hash_mismatch"),
                 code="plan_hash_mismatch", status=run.status, plan_hash=run.plan_hash, run_id=run.id,
             )  # fmt: skip
         if run.expires_at is not None and run.expires_at < now():

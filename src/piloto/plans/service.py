@@ -15,7 +15,7 @@ from sqlalchemy import select
 from piloto.audit.log import append_audit
 from piloto.auth.tokens import Principal
 from piloto.errors import Conflict, Forbidden, NotFound
-from piloto.i18n import t
+from piloto.i18n import MESSAGES, t
 from piloto.plans import repo
 from piloto.plans.confirm import confirm, expire_run, plan_risk, queue_run
 from piloto.plans.models import InterruptedChoice, PlanRun
@@ -34,8 +34,10 @@ POLICY_ACTOR = "policy:auto-approve-reads"
 __all__ = ["POLICY_ACTOR", "cancel", "confirm", "decide_interrupted", "propose"]
 
 
-def describe_steps(checked: Sequence[CheckedStep] | Sequence[Mapping[str, Any]]) -> str:
-    """A numbered Markdown list of steps: service · operation — key arguments (risk)."""
+def describe_steps(
+    checked: Sequence[CheckedStep] | Sequence[Mapping[str, Any]], lang: str = "en"
+) -> str:
+    """A numbered Markdown list of steps: service · operation — key arguments (risk), in ``lang``."""
     lines = []
     for n, s in enumerate(checked, start=1):
         d = s if isinstance(s, Mapping) else s.__dict__
@@ -49,9 +51,14 @@ def describe_steps(checked: Sequence[CheckedStep] | Sequence[Mapping[str, Any]])
             )
         )
         risk = d.get("risk", "write")
-        why = f": {d['risk_reason']}" if d.get("risk_reason") else ""
+        word = t(lang, f"risk_{risk}") if f"risk_{risk}" in MESSAGES else risk
+        why = (
+            t(lang, "step_risk", risk=word, reason=d["risk_reason"])
+            if d.get("risk_reason")
+            else word
+        )
         lines.append(
-            f"{n}. **{d['service']}** · {d['operation']}{' — ' + shown if shown else ''} ({risk}{why})"
+            f"{n}. **{d['service']}** · {d['operation']}{' — ' + shown if shown else ''} ({why})"
         )
         # Look-alike characters are named under the step so a person sees what the text hides.
         lines.extend(f"   ⚠ {w}" for w in d.get("warnings") or ())
@@ -142,7 +149,7 @@ async def propose(
                 content=preface,
                 meta={"preface_of": run_id},
             )
-        text = t(lang, "proposed", summary=summary, steps=describe_steps(checked))
+        text = t(lang, "proposed", summary=summary, steps=describe_steps(checked, lang))
         if corrects:
             text = t(lang, "corrects_step", index=corrects.get("index", "?")) + "\n\n" + text
         if superseded:

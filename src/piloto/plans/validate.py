@@ -133,11 +133,9 @@ async def check_plan(
 ) -> list[CheckedStep]:
     """Every step resolved and checked, or PlanInvalid naming what is wrong with each."""
     if not steps:
-        raise PlanInvalid(["the plan has no steps"])
+        raise PlanInvalid([t(lang, "plan_no_steps")])
     if len(steps) > settings.max_steps:
-        raise PlanInvalid(
-            [f"the plan has {len(steps)} steps; this project allows at most {settings.max_steps}"]
-        )
+        raise PlanInvalid([t(lang, "plan_too_many_steps", n=len(steps), limit=settings.max_steps)])
     problems: list[str] = []
     checked: list[CheckedStep] = []
     limits = command_limits(settings)
@@ -148,9 +146,9 @@ async def check_plan(
         # any argument at any depth, not only in commands.
         hidden = hidden_in(arguments)
         if hidden:
+            where = "; ".join(hidden[:3])
             problems.append(
-                f"step {n}: refused, the arguments hold invisible or direction-changing "
-                f"characters that would make the card show something else: {'; '.join(hidden[:3])}"
+                t(lang, "plan_step_problem", n=n, problem=t(lang, "plan_hidden_chars", where=where))
             )
             continue
         try:
@@ -159,13 +157,13 @@ async def check_plan(
             )
             registry.check_arguments(resolved, arguments)
         except Invalid as exc:
-            problems.append(f"step {n}: {exc.message}")
+            problems.append(t(lang, "plan_step_problem", n=n, problem=exc.message))
             continue
         spec = resolved.spec
         if resolved.service.kind == "mcp":
             mcp_problems = mcp_argument_problems(spec, arguments)
             if mcp_problems:
-                problems.append(f"step {n}: {'; '.join(mcp_problems)}")
+                problems.append(t(lang, "plan_step_problem", n=n, problem="; ".join(mcp_problems)))
                 continue
         is_cmd = is_command_operation(spec)
         risk = resolved.operation.risk
@@ -174,7 +172,7 @@ async def check_plan(
             cmd = command_of(arguments, spec.command_field) or ""
             decision = check_command(cmd, limits)
             if not decision.allowed:
-                problems.append(f"step {n}: {decision.reason}")
+                problems.append(t(lang, "plan_step_problem", n=n, problem=decision.reason))
                 continue
             risk = decision.risk
             reason = (

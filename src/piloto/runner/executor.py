@@ -115,10 +115,9 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
                 conn, project_id=run.project_id, service=step.service, operation=step.operation
             )
     except PilotoError as exc:
-        await end_step(
-            ctx, step, total, None, f"not allowed any more: {exc}", summary=None, ms=None
-        )
-        raise StepFailed(f"not allowed any more: {exc}") from None
+        why = t(ctx.lang, "not_allowed_any_more", reason=exc)
+        await end_step(ctx, step, total, None, why, summary=None, ms=None)
+        raise StepFailed(why) from None
     spec, is_cmd = resolved.spec, is_command_operation(resolved.spec)
     try:
         arguments = render(
