@@ -54,7 +54,7 @@ def _spanish(page: Any) -> None:
 def _spanish_chat(server: Server, title: str, project: str = "Demo") -> dict[str, Any]:
     chat = server.new_chat(title, project)
     server.api.patch(f"/api/chats/{chat['id']}", json={"language": "es"}).raise_for_status()
-    return chat
+    return dict(chat)
 
 
 def test_the_chat_model_is_chosen_in_the_header_and_used(
