@@ -133,6 +133,8 @@ def test_the_loop_lines_read_spanish_and_look_distinct(
     page.locator(".run-card[data-status='draft'] .js-confirm").click()
     answer = page.wait_for_selector(".msg.assistant.auto-turn:has-text('42 %')")
     assert "tras la ejecución" in answer.inner_text()
+    proposed = page.locator(".run-card").nth(1).locator(".card-meta").first.text_content()
+    assert "Propuesto por model:scripted · para admin" in proposed and " for " not in proposed
     # A stream cut mid-answer: the partial text, marked incomplete, then the model error.
     llm.push(Reply(text="El uso de memoria es del", fault="cut"))
     send(page, "¿Y la memoria?")

@@ -163,7 +163,10 @@ export function renderRunCard(run, ctx) {
   card.append(h("h3.card-summary", null, renderInline(run.summary)));
 
   const meta = [];
-  if (run.proposed_by) meta.push(t("plan.proposedBy", { who: run.proposed_by }));
+  // The server records "model:NAME for PERSON"; the person has a line of their own, in the UI's language.
+  const forSuffix = run.proposed_for_name ? ` for ${run.proposed_for_name}` : null;
+  const by = forSuffix && run.proposed_by?.endsWith(forSuffix) ? run.proposed_by.slice(0, -forSuffix.length) : run.proposed_by;
+  if (by) meta.push(t("plan.proposedBy", { who: by }));
   if (run.proposed_for_name && run.proposed_for_name !== run.proposed_by) meta.push(t("plan.proposedFor", { who: run.proposed_for_name }));
   if (run.confirmed_by) meta.push(t("run.confirmedBy", { who: run.confirmed_by }));
   else if (run.approved_by_policy) meta.push(t("run.autoApproved"));
