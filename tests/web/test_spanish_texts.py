@@ -120,6 +120,13 @@ async def test_plan_texts_read_spanish(world: World) -> None:
     )
     assert denied.status_code == 403
     assert denied.json()["detail"] == "Esto requiere el rol operador; tu token es de lector."
+    mute = await world.client.post(
+        "/api/send",
+        json={"chat_id": world.chat_id, "text": "hola"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert mute.status_code == 403
+    assert mute.json()["detail"] == "Esto requiere el rol operador; tu token es de lector."
 
     messages = await world.messages()
     text = "\n".join(str(m["content"]) for m in messages)

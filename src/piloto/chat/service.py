@@ -33,7 +33,10 @@ log = logging.getLogger("piloto.chat")
 async def send(deps: ChatDeps, *, chat_id: str, text: str, principal: Principal) -> TurnResult:
     """Handle one message from a person."""
     if not principal.can("operator"):
-        raise Forbidden("Sending messages needs the operator role; your token is a viewer's.")
+        # Checked before the chat is read, so the server's language (PILOTO_LANGUAGE) speaks.
+        sl = deps.settings.language
+        have, need = t(sl, f"role_{principal.role}"), t(sl, "role_operator")
+        raise Forbidden(t(sl, "needs_role", role=need, have=have))
     async with deps.db.write() as conn:
         chat = await repo.get_chat(conn, chat_id=chat_id)
         user_msg = await repo.append_message(
