@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from runner_support import CountingState, confirm, new_chat, open_app, propose, register, wait_run
 
 from piloto.settings import Settings
@@ -16,6 +17,8 @@ async def test_two_instances_share_runs_without_running_any_twice(
     if not settings.resolved_database_url.startswith("postgresql"):
         pytest.skip("several instances need PostgreSQL")
     url, state = counting
+    # Instances sharing a database share PILOTO_SECRET_KEY (without it the second refuses).
+    settings = settings.model_copy(update={"secret_key": SecretStr("instances-share-this")})
     async with (
         open_app(settings) as one,
         open_app(settings.model_copy(update={"data_dir": tmp_path / "two"})) as two,
