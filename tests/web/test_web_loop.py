@@ -79,6 +79,13 @@ def test_the_chat_model_is_chosen_in_the_header_and_used(
     page.reload()
     page.wait_for_selector("#model-select")
     assert page.input_value("#model-select") == OTHER_MODEL
+    # On a phone the header still fits: nothing pushed out of reach sideways.
+    page.set_viewport_size({"width": 390, "height": 760})
+    page.wait_for_selector("#model-select")
+    assert page.evaluate(
+        "() => { const b = document.querySelector('.topbar'); return b.scrollWidth <= b.clientWidth; }"
+    )
+    shot(page, "chat-header-mobile")
 
 
 def test_a_viewer_sees_the_model_but_cannot_change_it(new_page: Any, loop_server: Server) -> None:
