@@ -298,6 +298,23 @@ MESSAGES: dict[str, dict[str, str]] = {
     "role_viewer": {"en": "viewer", "es": "lector"},
     "role_operator": {"en": "operator", "es": "operador"},
     "role_admin": {"en": "admin", "es": "administrador"},
+    # Why a step's operation cannot be used (the registry's codes), in a plan's reasons.
+    "resolve_unknown_service": {
+        "en": "unknown service “{service}”",
+        "es": "no hay ningún servicio llamado “{service}”",
+    },
+    "resolve_service_disabled": {
+        "en": "service “{service}” is disabled",
+        "es": "el servicio “{service}” está desactivado",
+    },
+    "resolve_no_operation": {
+        "en": "service “{service}” has no operation “{operation}”",
+        "es": "el servicio “{service}” no tiene ninguna operación “{operation}”",
+    },
+    "resolve_operation_disabled": {
+        "en": "operation “{operation}” of “{service}” is disabled",
+        "es": "la operación “{operation}” de “{service}” está desactivada",
+    },
     "not_allowed_any_more": {
         "en": "not allowed any more: {reason}",
         "es": "ya no está permitido: {reason}",

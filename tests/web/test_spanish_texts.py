@@ -1,6 +1,7 @@
 """A Spanish chat on a Spanish server reads Spanish in the texts a person meets around a plan:
 the step list of "Plan propuesto", why a plan could not be proposed, a stale confirmation, a
-missing role, and a step whose operation was withdrawn after confirmation."""
+missing role, a step whose operation was withdrawn after confirmation, an unknown service or
+operation."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ ENGLISH = (
     "needs the",
     "role; your token",
     "not allowed any more",
+    "unknown service",
+    "has no operation",
+    "is disabled",
 )
 
 
@@ -131,8 +135,14 @@ async def test_plan_texts_read_spanish(world: World) -> None:
     messages = await world.messages()
     text = "\n".join(str(m["content"]) for m in messages)
     assert "No pude proponer ese plan: paso 1: rechazado" in text, text
-    assert "ya no está permitido" in text, text
-    assert _english_in(text + stale.text + denied.text) == []
+    assert "ya no está permitido: la operación “run_command” de “box” está desactivada" in text
+    # Plans naming a service or an operation that does not exist.
+    assert (await world.send('/call nadie op {"x": 1}')).status_code == 200
+    assert (await world.send("/call box no_hay {}")).status_code == 200
+    text = "\n".join(str(m["content"]) for m in await world.messages())
+    assert "paso 1: no hay ningún servicio llamado “nadie”" in text, text
+    assert "paso 1: el servicio “box” no tiene ninguna operación “no_hay”" in text, text
+    assert _english_in(text + stale.text + denied.text + mute.text) == []
 
 
 def test_the_new_texts_exist_in_both_languages() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.errors import Invalid
-from piloto.i18n import t
+from piloto.i18n import MESSAGES, t
 from piloto.policy import CommandLimits, check_command
 from piloto.policy.chars import hidden_characters, lookalikes
 from piloto.policy.texts import risk_reason
@@ -103,6 +103,12 @@ def lookalikes_in(arguments: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+def invalid_text(exc: Invalid, lang: str) -> str:
+    """The registry's reason in ``lang`` where it gave a code the table knows, else as it came."""
+    key = f"resolve_{exc.code}"
+    return t(lang, key, **exc.extra) if key in MESSAGES else exc.message
+
+
 def operation_reason(resolved: Resolved, lang: str) -> str:
     """Why an HTTP operation or MCP tool has its risk, for the card."""
     op = resolved.operation
@@ -157,7 +163,7 @@ async def check_plan(
             )
             registry.check_arguments(resolved, arguments)
         except Invalid as exc:
-            problems.append(t(lang, "plan_step_problem", n=n, problem=exc.message))
+            problems.append(t(lang, "plan_step_problem", n=n, problem=invalid_text(exc, lang)))
             continue
         spec = resolved.spec
         if resolved.service.kind == "mcp":

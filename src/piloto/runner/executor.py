@@ -14,13 +14,18 @@ import random
 import time
 from typing import Any
 
-from piloto.errors import PilotoError
+from piloto.errors import Invalid, PilotoError
 from piloto.i18n import t
 from piloto.logs import step_id_var
 from piloto.metrics import INVOCATION_ERRORS, RUNS_FINISHED, STEP_DURATION
 from piloto.plans import repo
 from piloto.plans.models import PlanStep
-from piloto.plans.validate import command_limits, command_of, is_command_operation
+from piloto.plans.validate import (
+    command_limits,
+    command_of,
+    invalid_text,
+    is_command_operation,
+)
 from piloto.policy import check_command
 from piloto.projects.repo import get_project
 from piloto.runner.context import Correction, Outcome, RunCtx, StepFailed
@@ -115,7 +120,8 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
                 conn, project_id=run.project_id, service=step.service, operation=step.operation
             )
     except PilotoError as exc:
-        why = t(ctx.lang, "not_allowed_any_more", reason=exc)
+        reason = invalid_text(exc, ctx.lang) if isinstance(exc, Invalid) else exc.message
+        why = t(ctx.lang, "not_allowed_any_more", reason=reason)
         await end_step(ctx, step, total, None, why, summary=None, ms=None)
         raise StepFailed(why) from None
     spec, is_cmd = resolved.spec, is_command_operation(resolved.spec)

@@ -263,14 +263,22 @@ class ServiceRegistry:
         """The enabled operation a step names; Invalid with a reason otherwise."""
         row = await repo.find_service(conn, project_id=project_id, name=service)
         if row is None:
-            raise Invalid(f"unknown service “{service}”")
+            raise Invalid(f"unknown service “{service}”", code="unknown_service", service=service)
         if not row.service.enabled:
-            raise Invalid(f"service “{service}” is disabled")
+            raise Invalid(
+                f"service “{service}” is disabled", code="service_disabled", service=service
+            )
         op = await repo.find_operation(conn, service_id=row.service.id, operation=operation)
         if op is None or op.spec is None:
-            raise Invalid(f"service “{service}” has no operation “{operation}”")
+            raise Invalid(
+                f"service “{service}” has no operation “{operation}”",
+                code="no_operation", service=service, operation=operation,
+            )  # fmt: skip
         if not op.enabled:
-            raise Invalid(f"operation “{op.operation}” of “{service}” is disabled")
+            raise Invalid(
+                f"operation “{op.operation}” of “{service}” is disabled",
+                code="operation_disabled", service=service, operation=op.operation,
+            )  # fmt: skip
         return Resolved(row.service, op, op.spec, row.credentials_enc)
 
     def check_arguments(self, resolved: Resolved, arguments: Mapping[str, Any]) -> None:
