@@ -23,9 +23,10 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from tests.support.settings import ADMIN_TOKEN
-from tests.support.waits import WAIT_S
 
+# Also run as a script by the crash test (no `tests` package then): its own constants.
+ADMIN_TOKEN = "test-admin-token-0123456789"
+WAIT_S = float(os.environ.get("PILOTO_TEST_WAIT_S", "60"))
 FINAL = frozenset({"done", "error", "cancelled", "interrupted"})
 
 
