@@ -73,6 +73,7 @@ def test_the_ui_warns_that_commands_are_not_sandboxed(unsandboxed_server: str) -
         "commands": "read-only",
         "sandboxed": False,
         "network": False,
+        "service": "demo",
     }
     errors: list[str] = []
     with sync_api.sync_playwright() as pw:
