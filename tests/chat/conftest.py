@@ -7,12 +7,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
 import pytest
-from tests.conftest import ADMIN_TOKEN
+from tests.support.instances import app_client
 from tests.support.world import World, make_world
 
-from piloto.app import create_app
 from piloto.llm.scripted import ScriptedLLM
 from piloto.settings import Settings
 
@@ -43,16 +41,7 @@ def open_world(shared_toolbox: str) -> Callable[[Settings], Any]:
 
         @asynccontextmanager
         async def opened() -> AsyncIterator[World]:
-            app = create_app(settings)
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url="http://t",
-                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                ) as client,
-            ):
-                client.app = app  # type: ignore[attr-defined]
+            async with app_client(settings) as client:
                 yield await make_world(client, shared_toolbox)
 
         return opened()

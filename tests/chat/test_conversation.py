@@ -9,11 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import ADMIN_TOKEN
+from tests.support.instances import app_client
 from tests.support.waits import eventually
 from tests.support.world import World, make_world, toolbox
 
-from piloto.app import create_app
 from piloto.llm.scripted import Reply, ScriptedLLM
 from piloto.settings import Settings
 
@@ -28,16 +27,7 @@ async def world(settings: Settings, llm: ScriptedLLM, shared_toolbox: str) -> As
             "llm_context_tokens": 4000,
         }
     )
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://t",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client,
-    ):
-        client.app = app  # type: ignore[attr-defined]
+    async with app_client(settings) as client:
         yield await make_world(client, shared_toolbox)
 
 

@@ -11,10 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import ADMIN_TOKEN
+from tests.support.instances import app_client
 from tests.support.registry import invoke, new_project, registry_of
 
-from piloto.app import create_app
 from piloto.llm.scripted import Reply, ScriptedLLM
 from piloto.plans.validate import (
     CheckedStep,
@@ -147,16 +146,7 @@ async def test_the_model_proposing_rm_rf_through_mcp_gets_no_plan(
 ) -> None:
     """Through the whole turn: the (scripted) model asks the MCP tool to wipe the disk twice;
     nothing is proposed, so nothing can be confirmed, and the model is told why."""
-    app = create_app(settings.model_copy(update={"llm_base_url": llm.base_url}))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://t",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client,
-    ):
-        client.app = app  # type: ignore[attr-defined]
+    async with app_client(settings.model_copy(update={"llm_base_url": llm.base_url})) as client:
         pid = await _setup(client)
         chat = (await client.post("/api/chats", json={"project_id": pid, "title": "t"})).json()
         wipe = json.dumps(

@@ -10,10 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import ADMIN_TOKEN
+from tests.support.instances import app_client
 from tests.support.waits import eventually
 
-from piloto.app import create_app
 from piloto.llm.scripted import Reply, ScriptedLLM
 from piloto.settings import Settings
 
@@ -26,15 +25,7 @@ async def client(settings: Settings, llm: ScriptedLLM) -> AsyncIterator[httpx.As
     settings = settings.model_copy(
         update={"llm_base_url": llm.base_url, "llm_max_retries": 0, "runner": True}
     )
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://t",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client,
-    ):
+    async with app_client(settings) as client:
         yield client
 
 

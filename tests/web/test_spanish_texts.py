@@ -9,14 +9,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from tests.conftest import ADMIN_TOKEN
+from tests.support.instances import app_client
 from tests.support.settings import make_settings
 from tests.support.waits import eventually
 from tests.support.world import World, make_world
 
-from piloto.app import create_app
 from piloto.i18n import MESSAGES
 from piloto.settings import Settings
 
@@ -53,15 +51,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 async def world(settings: Settings, shared_toolbox: str) -> AsyncIterator[World]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://t",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client,
-    ):
+    async with app_client(settings) as client:
         w = await make_world(client, shared_toolbox)
         resp = await client.patch(f"/api/chats/{w.chat_id}", json={"language": "es"})
         assert resp.status_code == 200, resp.text
