@@ -168,9 +168,7 @@ def policy_check(
     from piloto.policy.explain import summary
 
     decision = check_command(command, _policy_limits(allow))
-    typer.echo(
-        summary(decision.allowed, decision.risk, decision.risk_reason, decision.reason)
-    )
+    typer.echo(summary(decision.allowed, decision.risk, decision.risk_reason, decision.reason))
     raise typer.Exit(0 if decision.allowed else 1)
 
 
