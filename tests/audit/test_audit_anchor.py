@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from piloto.audit.anchor import HEAD_FILE
 from piloto.audit.log import GENESIS, _body, append_audit
@@ -244,3 +246,38 @@ async def test_unkeyed_records_from_before_still_verify(database_url: str, tmp_p
         assert algs == [None, None, "hmac-sha256", "hmac-sha256"] and count == 4
     finally:
         await db.dispose()
+
+
+async def test_a_commit_that_fails_after_an_append_leaves_the_head_file_alone(
+    app_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The head file is written after the commit, never before: a commit that fails must not
+    leave the file ahead of the trail (verify would then report a truncation that never was).
+
+    PostgreSQL checks a deferred constraint at COMMIT, so the commit itself fails there.
+    """
+    db = _db(app_client)
+    if db.dialect != "postgresql":
+        pytest.skip("only PostgreSQL can make the COMMIT itself fail (a deferred constraint)")
+    await _append(app_client, 3)
+    total = await _rows(app_client)
+    head_file = settings.data_dir / HEAD_FILE
+    await _head_file_count(head_file, total)
+
+    with pytest.raises(IntegrityError):
+        async with db.write() as conn:
+            await append_audit(conn, actor="mallory", action="test", request_summary="lost")
+            await conn.execute(
+                text(
+                    "CREATE TEMP TABLE fails_at_commit (id int,"
+                    " UNIQUE (id) DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP"
+                )
+            )
+            await conn.execute(text("INSERT INTO fails_at_commit VALUES (1), (1)"))
+    assert await _rows(app_client) == total
+    await _append(app_client, 1)  # a later commit, whose mirror comes after the failed one's
+    await _head_file_count(head_file, total + 1)
+    data = json.loads(await asyncio.to_thread(head_file.read_text))
+    assert data["count"] == total + 1 == await _rows(app_client)
+    result = await _verify(app_client)
+    assert result["ok"] is True, result

@@ -22,16 +22,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from piloto.store.db import after_commit
 
 log = logging.getLogger("piloto.audit")
 
 HMAC_ALG = "hmac-sha256"
 HEAD_FILE = "audit-head.json"
-_PENDING = "piloto_audit_head"
 
 
 @dataclass(frozen=True)
@@ -77,33 +76,18 @@ def configure_audit(engine: AsyncEngine, *, key: bytes, data_dir: Path | None) -
     """Key this engine's audit chain and mirror its head to ``data_dir`` after each commit."""
     sync_engine = engine.sync_engine
     head_file = data_dir / HEAD_FILE if data_dir is not None else None
-    first = sync_engine not in _CONFIGS
     _CONFIGS[sync_engine] = AuditConfig(key=key, head_file=head_file)
-    if not first:
+
+
+def _mirror(path: Path, head: Head) -> None:
+    """Write the head file off the event loop; the writer keeps the highest count."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        write_head_file(path, head)
         return
-
-    @event.listens_for(sync_engine, "begin")
-    def _on_begin(conn: SyncConnection) -> None:
-        conn.info.pop(_PENDING, None)  # info outlives a checkout: never inherit a stale head
-
-    @event.listens_for(sync_engine, "rollback")
-    def _on_rollback(conn: SyncConnection) -> None:
-        conn.info.pop(_PENDING, None)
-
-    @event.listens_for(sync_engine, "commit")
-    def _on_commit(conn: SyncConnection) -> None:
-        head: Head | None = conn.info.pop(_PENDING, None)
-        config = _CONFIGS.get(sync_engine)
-        if head is None or config is None or config.head_file is None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            write_head_file(config.head_file, head)
-            return
-        # Off the event loop; the writer keeps the highest count, so order does not matter.
-        future = loop.run_in_executor(None, write_head_file, config.head_file, head)
-        future.add_done_callback(_log_failure)
+    future = loop.run_in_executor(None, write_head_file, path, head)
+    future.add_done_callback(_log_failure)
 
 
 def _log_failure(future: asyncio.Future[None]) -> None:
@@ -112,8 +96,16 @@ def _log_failure(future: asyncio.Future[None]) -> None:
 
 
 def remember_head(conn: AsyncConnection, head: Head) -> None:
-    """Note the head an append wrote, for the mirror file once the transaction commits."""
-    conn.sync_connection.info[_PENDING] = head  # type: ignore[union-attr]
+    """Mirror the head an append wrote to the file once the transaction has committed.
+
+    Not before: a commit that then failed would leave the file ahead of the trail, and
+    ``verify`` would report a truncation that never happened.
+    """
+    config = config_for(conn)
+    if config.head_file is None:
+        return
+    path = config.head_file
+    after_commit(conn, lambda: _mirror(path, head))
 
 
 def read_head_file(path: Path) -> Head | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -20,6 +20,14 @@ from piloto.store.eventlog import assign_seqs, defer_seqs, forget_seqs
 log = logging.getLogger("piloto.store")
 
 Dialect = Literal["sqlite", "postgresql"]
+
+_AFTER_COMMIT = "piloto_after_commit"
+
+
+def after_commit(conn: AsyncConnection, fn: Callable[[], None]) -> None:
+    """Call ``fn`` once this ``Database.write()`` transaction has committed (never if it fails)."""
+    callbacks: list[Callable[[], None]] = conn.info.setdefault(_AFTER_COMMIT, [])
+    callbacks.append(fn)
 
 
 class Database:
@@ -56,6 +64,7 @@ class Database:
     @asynccontextmanager
     async def _transaction(self, conn: AsyncConnection) -> AsyncIterator[AsyncConnection]:
         conn.info.pop("piloto_notify", None)
+        conn.info.pop(_AFTER_COMMIT, None)  # info outlives a checkout: never inherit stale ones
         defer_seqs(conn)
         try:
             async with conn.begin():
@@ -65,8 +74,11 @@ class Database:
         finally:
             forget_seqs(conn)
             chats: set[str] = conn.info.pop("piloto_notify", set())
+            callbacks: list[Callable[[], None]] = conn.info.pop(_AFTER_COMMIT, [])
         # Reached only after a successful commit: announce what is now durable.
         self.bus.publish(chats)
+        for fn in callbacks:
+            fn()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
