@@ -86,10 +86,10 @@ async def test_environment_is_scrubbed(
 
 
 async def test_rlimits_apply(make_sandbox: MakeSandbox, kind: str) -> None:
-    sandbox = await make_sandbox(kind, rlimit_cpu_s=77, rlimit_nproc=99)
+    sandbox = await make_sandbox(kind, rlimit_cpu_s=77, rlimit_nproc=4099)
     result = await run(sandbox, "ulimit -t; ulimit -u; ulimit -v; ulimit -f")
     cpu, nproc, as_kib, fsize_blocks = result.stdout.split()
-    assert (cpu, nproc) == ("77", "99")
+    assert (cpu, nproc) == ("77", "4099")
     assert int(as_kib) * 1024 == sandbox.limits.as_bytes
     assert int(fsize_blocks) * 1024 == sandbox.limits.fsize_bytes
 
@@ -140,13 +140,17 @@ async def test_cwd_inside_the_workdir(make_sandbox: MakeSandbox, kind: str) -> N
 
 async def test_without_the_util_linux_helpers(make_sandbox: MakeSandbox, kind: str) -> None:
     """Without setpriv and prlimit, limits (and, for rlimits, the uid) are set between fork
-    and exec instead; the command sees the same thing."""
-    sandbox = await make_sandbox(kind, rlimit_nproc=55)
+    and exec instead; the command sees the same thing.
+
+    RLIMIT_NPROC counts every process of the unprivileged user on the machine, and execve
+    fails with EAGAIN once that count is over the limit: a small limit here failed whenever the
+    fork-bomb test's processes were still being reaped. A large, odd value proves the same."""
+    sandbox = await make_sandbox(kind, rlimit_nproc=4093)
     bare = dataclasses.replace(sandbox, prlimit=None)
     if kind == "rlimits":
         bare = dataclasses.replace(bare, setpriv=None)
     result = await run(bare, "ulimit -u; id -u")
     nproc, uid = result.stdout.split()
-    assert nproc == "55"
+    assert nproc == "4093"
     assert int(uid) == bare.command_uid
     assert all("prlimit" not in arg for arg in bare.spawn_spec("true", bare.workdir).argv)
