@@ -36,11 +36,13 @@ from piloto.llm import OpenAIChatClient
 from piloto.logs import install_secret_filter, request_id_var
 from piloto.metrics import render, set_run_gauges
 from piloto.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from piloto.notify.router import router as notify_router
+from piloto.notify.worker import Notifier
 from piloto.plans.repo import count_runs_by_status
 from piloto.plans.router import router as runs_router
 from piloto.plans.service import expire_drafts
 from piloto.projects.router import router as projects_router
-from piloto.services.netguard import NetPolicy
+from piloto.services.netguard import NetPolicy, guarded_client
 from piloto.services.registry import ServiceRegistry
 from piloto.services.router import router as services_router
 from piloto.settings import Settings, sync_url
@@ -125,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
         services_router,
         runs_router,
         audit_router,
+        notify_router,
     ):
         app.include_router(router)
 
@@ -223,6 +226,19 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
         await runner.start()
         stack.push_async_callback(runner.stop)
         app.state.runner = runner
+    # Notifications out: the same network policy as services (metadata addresses refused).
+    notifier = Notifier(
+        db=db, client=guarded_client(registry.net, timeout=settings.notify_timeout_s),
+        urls=settings.notify_urls,
+        base_url=settings.public_url or f"http://{settings.host}:{settings.port}",
+        secrets=process_secrets(settings), timeout_s=settings.notify_timeout_s,
+        max_attempts=settings.notify_max_attempts, retry_base_s=settings.notify_retry_base_s,
+        poll_s=settings.notify_poll_s,
+    )  # fmt: skip
+    stack.push_async_callback(notifier.client.aclose)
+    await notifier.start()
+    stack.push_async_callback(notifier.stop)
+    app.state.notifier = notifier
     maintenance = asyncio.create_task(_maintenance(db, registry, settings))
     stack.callback(maintenance.cancel)
 

@@ -319,6 +319,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "not allowed any more: {reason}",
         "es": "ya no está permitido: {reason}",
     },
+    # Notifications out (notify/): the text of the webhook's message.
+    "notify_plan_awaiting_approval": {
+        "en": "A plan is waiting for approval in “{chat}”: {summary}",
+        "es": "Un plan espera aprobación en «{chat}»: {summary}",
+    },
+    "notify_run_done": {
+        "en": "A run finished in “{chat}”: {summary}",
+        "es": "Una ejecución terminó en «{chat}»: {summary}",
+    },
+    "notify_run_failed": {
+        "en": "A run failed in “{chat}”: {summary}",
+        "es": "Una ejecución falló en «{chat}»: {summary}",
+    },
+    "notify_run_interrupted": {
+        "en": "A run was interrupted and waits for a person in “{chat}”: {summary}",
+        "es": "Una ejecución se interrumpió y espera a una persona en «{chat}»: {summary}",
+    },
 }
 
 

@@ -74,10 +74,33 @@ class Settings(BaseSettings):
 
     session_ttl: int = 7 * 24 * 3600
 
+    # Notifications: webhook URLs every event goes to (each project may add its own), how long
+    # one delivery may take, how many tries before it is marked failed, how often the outbox
+    # is polled (a commit that enqueues also wakes the worker in this process).
+    notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    notify_timeout_s: float = Field(default=10.0, gt=0)
+    notify_max_attempts: int = Field(default=6, ge=1, le=50)
+    notify_retry_base_s: float = Field(default=2.0, gt=0)
+    notify_poll_s: float = Field(default=5.0, gt=0)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _cors_csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _notify_csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _notify_http(cls, value: list[str]) -> list[str]:
+        # The URL is not echoed: a webhook URL often carries its secret in the path.
+        for index, url in enumerate(value, 1):
+            if not url.lower().startswith(("http://", "https://")):
+                raise ValueError(f"PILOTO_NOTIFY_URLS: URL #{index} is not http(s)")
+        return value
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.errors import Conflict, NotFound
+from piloto.notify.runs import notify_run
 from piloto.plans.models import Approval, ChatState, PlanRun, PlanStep, RunStatus, allowed
 from piloto.store.eventlog import append_event
 from piloto.store.ids import new_id, now
@@ -152,9 +153,14 @@ async def transition(
     frm: str | Sequence[str],
     to: str,
     where: Any = None,
+    emit: bool = True,
     **values: Any,
 ) -> None:
-    """Move a run ``frm → to`` with one conditional UPDATE; say what was found when it loses."""
+    """Move a run ``frm → to`` with one conditional UPDATE; say what was found when it loses.
+
+    ``emit=False``: the caller logs its own event (the runner's ``run_delta``) instead of the
+    whole run read back.
+    """
     sources = (frm,) if isinstance(frm, str) else tuple(frm)
     for source in sources:
         if not allowed(source, to):
@@ -162,9 +168,12 @@ async def transition(
     q = update(runs).where(runs.c.id == run_id, runs.c.status.in_(sources))
     if where is not None:
         q = q.where(where)
-    res = await conn.execute(q.values(status=to, updated_at=now(), **values))
+    res = await conn.execute(q.values(status=to, **{"updated_at": now(), **values}))
     if res.rowcount == 1:
-        await emit_run(conn, run_id=run_id)
+        if emit:
+            await emit_run(conn, run_id=run_id)
+        # Every run's end passes here: the one place its notification is written.
+        await notify_run(conn, run_id=run_id, status=to)
         return
     found = (await conn.execute(select(runs.c.status).where(runs.c.id == run_id))).scalar()
     if found is None:

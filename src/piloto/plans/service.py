@@ -16,6 +16,7 @@ from piloto.audit.log import append_audit
 from piloto.auth.tokens import Principal
 from piloto.errors import Conflict, Forbidden, NotFound
 from piloto.i18n import MESSAGES, t
+from piloto.notify.runs import notify_waiting
 from piloto.plans import repo
 from piloto.plans.confirm import confirm, expire_run, plan_risk, queue_run
 from piloto.plans.models import InterruptedChoice, PlanRun
@@ -187,6 +188,7 @@ async def propose(
             )
         else:
             await repo.emit_run(conn, run_id=run_id)
+            await notify_waiting(conn, run_id=run_id)
         return await repo.get_run(conn, run_id=run_id)
 
 

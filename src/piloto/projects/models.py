@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from piloto.policy.models import RISK_ORDER, Risk
 
@@ -26,6 +26,17 @@ class ProjectSettings(BaseModel):
     # How many different people must confirm a plan of at least this risk, e.g.
     # {"destructive": 2}; a riskier plan never needs fewer people than a less risky one.
     required_approvals: dict[Risk, int] = Field(default_factory=dict)
+    # Webhook URLs this project's notifications also go to (beside PILOTO_NOTIFY_URLS).
+    notify_urls: list[str] = Field(default_factory=list, max_length=20)
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _notify_http(cls, value: list[str]) -> list[str]:
+        # Only http(s); the URL is not echoed, its path is often the webhook's secret.
+        for index, url in enumerate(value, 1):
+            if len(url) > 2000 or not url.lower().startswith(("http://", "https://")):
+                raise ValueError(f"notify_urls #{index} must be an http(s) URL")
+        return value
 
     def approvals_for(self, risk: str) -> int:
         """How many different people must confirm a plan of ``risk``."""

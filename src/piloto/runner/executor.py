@@ -14,6 +14,8 @@ import random
 import time
 from typing import Any
 
+from sqlalchemy import select
+
 from piloto.errors import Invalid, PilotoError
 from piloto.i18n import t
 from piloto.logs import step_id_var
@@ -35,10 +37,11 @@ from piloto.runner.failure import _command_failed, after_failure, call_failed, c
 from piloto.runner.finish import close_run, closing_text
 from piloto.runner.leases import WORKING, LeaseLost, RunCancelled
 from piloto.runner.record import end_step, note_retry, start_step
-from piloto.runner.report import clip, request_summary, stored_response
+from piloto.runner.report import clip, request_summary
 from piloto.runner.templating import TemplateError, render
 from piloto.runner.watch import RunWatch
 from piloto.services.arguments import InvalidArguments
+from piloto.store.schema import runs
 from piloto.threads import repo as threads_repo
 
 log = logging.getLogger("piloto.runner")
@@ -163,7 +166,7 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
                 )
                 + note
             )
-            await start_step(ctx, step, summary)
+            step = await start_step(ctx, step, summary)
             started = True
             t0 = time.perf_counter()
             try:
@@ -187,8 +190,8 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
             failure = _command_failed(result) if is_cmd else call_failed(result)
             ms = result.duration_ms or _ms(t0)
             if failure is None:
-                ctx.results[step.idx] = stored_response(result)
-                await end_step(ctx, step, total, result, None, summary=summary, ms=ms)
+                step = await end_step(ctx, step, total, result, None, summary=summary, ms=ms)
+                ctx.results[step.idx] = step.response  # as stored, serialised once
                 return
             INVOCATION_ERRORS.labels(step.service).inc()
             last_reason = failure
@@ -264,12 +267,15 @@ async def _finish_run(ctx: RunCtx, outcome: Outcome) -> str:
     """``done`` / ``error`` / ``cancelled`` / ``interrupted``: the run, the chat state, the audit
     and the closing line, in one transaction."""
     deps = ctx.deps
+    run = ctx.run  # its steps are what the journal committed: nothing is read back
     async with deps.db.write() as conn:
-        run = await repo.get_run(conn, run_id=ctx.run.id)
-        if run.lease_owner != deps.owner or run.status not in WORKING:
+        row = (
+            await conn.execute(select(runs.c.status, runs.c.lease_owner).where(runs.c.id == run.id))
+        ).first()
+        if row is None or row.lease_owner != deps.owner or row.status not in WORKING:
             raise LeaseLost(run.id)
         final: str = outcome.status
-        if final == "interrupted" and run.status == "cancelling":
+        if final == "interrupted" and row.status == "cancelling":
             # A person asked to stop: the run is cancelled, the step keeps its unknown outcome.
             final = "cancelled"
         interrupted = final == "interrupted"

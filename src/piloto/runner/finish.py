@@ -14,6 +14,7 @@ from piloto.i18n import t
 from piloto.plans import repo
 from piloto.plans import service as plans
 from piloto.plans.models import PlanRun, PlanStep
+from piloto.runner.journal import emit_delta
 from piloto.runner.leases import WORKING
 from piloto.runner.report import clip, localise_reason
 from piloto.store.ids import now
@@ -49,23 +50,27 @@ async def close_run(
     audit_summary: str | None = None,
     step: PlanStep | None = None,
 ) -> None:
-    """Move ``run`` to ``to`` (conditionally on ``owner``'s lease) and record it everywhere.
+    """Move ``run`` to ``to`` (conditionally on ``owner``'s lease) and record it everywhere:
+    the ``run_finished`` of the journal, one transaction, its event a ``run_delta``.
 
     An interrupted run keeps its place as the chat's active run: it waits for a person to
     retry, skip or abort the step whose outcome is unknown.
     """
     interrupted = to == "interrupted"
-    values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "error": error}
+    t = now()
+    values: dict[str, Any] = {
+        "lease_owner": None, "lease_expires_at": None, "error": error, "updated_at": t,
+    }  # fmt: skip
     if not interrupted:
-        values["finished_at"] = now()
+        values["finished_at"] = t
     await repo.transition(
-        conn,
-        run_id=run.id,
-        frm=frm,
-        to=to,
-        where=runs.c.lease_owner == owner if owner is not None else None,
-        **values,
-    )
+        conn, run_id=run.id, frm=frm, to=to, emit=False,
+        where=runs.c.lease_owner == owner if owner is not None else None, **values,
+    )  # fmt: skip
+    await emit_delta(
+        conn, run, status=to, updated_at=t, step=step, end=True,
+        finished_at=values.get("finished_at"), error=error,
+    )  # fmt: skip
     if not interrupted:
         await plans.finish_chat_state(conn, run=run, status=to)
     await append_audit(

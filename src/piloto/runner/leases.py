@@ -82,13 +82,21 @@ async def hold(
     owner: str,
     lease_s: float,
     allow_cancelling: bool = False,
+    touch: float | None = None,
 ) -> None:
-    """Renew the lease inside the caller's transaction; LeaseLost or RunCancelled when it cannot."""
+    """Renew the lease inside the caller's transaction; LeaseLost or RunCancelled when it cannot.
+
+    ``touch``: the run's new ``updated_at`` (the journal's event names it, so a client can tell
+    a newer state from an older snapshot).
+    """
     statuses = WORKING if allow_cancelling else ("running",)
+    values: dict[str, float] = {"lease_expires_at": now() + lease_s}
+    if touch is not None:
+        values["updated_at"] = touch
     res = await conn.execute(
         update(runs)
         .where(runs.c.id == run_id, runs.c.lease_owner == owner, runs.c.status.in_(statuses))
-        .values(lease_expires_at=now() + lease_s)
+        .values(**values)
     )
     if res.rowcount == 1:
         return

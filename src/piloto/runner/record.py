@@ -16,6 +16,7 @@ from piloto.plans import repo
 from piloto.plans.models import PlanStep
 from piloto.runner.context import RunCtx
 from piloto.runner.failure import command_ran
+from piloto.runner.journal import emit_delta, with_step
 from piloto.runner.leases import hold
 from piloto.runner.report import clip, localise_reason, short_result, step_line, stored_response
 from piloto.services.models import InvokeResult
@@ -51,20 +52,27 @@ async def say(
         )
 
 
-async def start_step(ctx: RunCtx, step: PlanStep, summary: str) -> None:
-    """Commit ``running`` (attempts + 1) BEFORE the call: a crash now leaves a trace to decide on."""
+async def start_step(ctx: RunCtx, step: PlanStep, summary: str) -> PlanStep:
+    """Commit ``running`` (attempts + 1) BEFORE the call: a crash now leaves a trace to decide on.
+
+    One transaction: the lease, the step row and its ``run_delta``; returns the step as written.
+    """
+    t = now()
+    values: dict[str, Any] = {
+        "status": "running", "started_at": t, "finished_at": None, "request_summary": summary,
+    }  # fmt: skip
     async with ctx.deps.db.write() as conn:
-        await hold(conn, run_id=ctx.run.id, owner=ctx.deps.owner, lease_s=ctx.deps.lease_s)
-        await repo.update_step(
-            conn, step_id=step.id, status="running", attempts=steps.c.attempts + 1, started_at=now(),
-            finished_at=None, request_summary=summary,
-        )  # fmt: skip
-        await repo.emit_run(conn, run_id=ctx.run.id)
+        await hold(conn, run_id=ctx.run.id, owner=ctx.deps.owner, lease_s=ctx.deps.lease_s, touch=t)
+        await repo.update_step(conn, step_id=step.id, attempts=steps.c.attempts + 1, **values)
+        # We hold the lease: our copy of the step is the row, so it is not read back.
+        step = step.model_copy(update={**values, "attempts": step.attempts + 1})
+        await emit_delta(conn, with_step(ctx.run, step), status="running", updated_at=t, step=step)
     log.info(
         "step %d started",
         step.idx + 1,
         extra={"service": step.service, "operation": step.operation},
     )
+    return step
 
 
 async def note_retry(
@@ -86,9 +94,9 @@ async def note_retry(
             lease_s=ctx.deps.lease_s,
             allow_cancelling=True,
         )
-        await repo.update_step(
-            conn, step_id=step.id, response=stored_response(result), error=reason
-        )
+        stored = stored_response(result)
+        await repo.update_step(conn, step_id=step.id, response=stored, error=reason)
+        with_step(run, step.model_copy(update={"response": stored, "error": reason}))
         text = (
             t(ctx.lang, "retrying", n=step.idx + 1, attempt=attempt, max=max_attempts, delay=delay)
             + f" ({clip(localise_reason(ctx.lang, reason), 200)})"
@@ -117,7 +125,7 @@ async def end_step(
     summary: str | None,
     ms: int | None,
     status: str | None = None,
-) -> None:
+) -> PlanStep:
     """Commit the step's result, its event, its audit record and its chat line together."""
     run, deps = ctx.run, ctx.deps
     status = status or ("done" if error is None else "error")
@@ -134,12 +142,15 @@ async def end_step(
         values["response"] = stored_response(result)
     if summary is not None:
         values["request_summary"] = summary
+    t = values["finished_at"]
     async with deps.db.write() as conn:
         await hold(
-            conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, allow_cancelling=True
-        )
+            conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, allow_cancelling=True,
+            touch=t,
+        )  # fmt: skip
         await repo.update_step(conn, step_id=step.id, **values)
-        await repo.emit_run(conn, run_id=run.id)
+        step = step.model_copy(update=values)
+        await emit_delta(conn, with_step(run, step), updated_at=t, step=step)
         await append_audit(
             conn, actor=deps.actor, action="step", project_id=run.project_id, chat_id=run.chat_id, run_id=run.id,
             step_id=step.id, plan_hash=run.plan_hash, request_summary=summary or f"{step.service} {step.operation}",
@@ -150,3 +161,4 @@ async def end_step(
             content=step_line(ctx.lang, n=step.idx + 1, total=total, service=step.service, operation=step.operation, status=status, ms=ms, detail=detail),
         )  # fmt: skip
     log.info("step %d %s", step.idx + 1, status, extra={"service": step.service, "error": error})
+    return step

@@ -309,3 +309,55 @@ instances = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
 )
+
+# 0007_alerts_notify: the notification outbox (an event, then one delivery per destination).
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("event", String(40), nullable=False),
+    Column("project_id", ID, nullable=True),
+    Column("chat_id", ID, nullable=True),
+    Column("run_id", ID, nullable=True),
+    Column("text", Text, nullable=False),
+    Column("expanded", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_notifications_expanded", "expanded", "created_at"),
+)
+
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column(
+        "notification_id", ID, ForeignKey("notifications.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("url", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", Float, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("sent_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_notification_deliveries_due", "status", "next_at"),
+)
+
+# 0007_alerts_notify: one chat per Alertmanager group (sha256 of its groupKey) per project,
+# and the alerts already posted (sha256 of fingerprint, status and start): bursts post once.
+alert_groups = Table(
+    "alert_groups",
+    metadata,
+    Column("project_id", ID, primary_key=True),
+    Column("group_key", String(64), primary_key=True),
+    Column("chat_id", ID, ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+alerts_seen = Table(
+    "alerts_seen",
+    metadata,
+    Column("project_id", ID, primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("chat_id", ID, ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+)

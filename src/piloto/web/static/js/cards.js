@@ -6,6 +6,16 @@ import { renderInline } from "./markdown.js";
 const ACTIVE = new Set(["queued", "running", "cancelling"]);
 const FINAL_DRAFTLESS = new Set(["superseded", "expired", "cancelled"]);
 
+/** `run` with a run_delta applied (the runner's changed step, status and counters); a new object. */
+export function applyRunDelta(run, d) {
+  if (!run || run.id !== d.id || run.updated_at > d.updated_at) return run;
+  const next = { ...run, updated_at: d.updated_at };
+  if (d.status) next.status = d.status;
+  if ("finished_at" in d) { next.finished_at = d.finished_at; next.error = d.error; }
+  if (d.step) next.steps = (run.steps || []).map((s) => (s.id === d.step.id ? d.step : s));
+  return next;
+}
+
 export function isActive(run) {
   return ACTIVE.has(run.status) || run.status === "interrupted";
 }

@@ -1,5 +1,10 @@
 // Live updates for one chat: EventSource with resume, reconnection with backoff, and polling
 // (messages?after= plus the active run) only while the stream is down.
+// The runner's events are deltas (run_delta: one step, the run's status and counters): they are
+// applied to the run this stream last passed on; a run it never saw is fetched once.
+
+import { api } from "./api.js";
+import { applyRunDelta } from "./cards.js";
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000, 30000];
 const POLL_AFTER_MS = 6000; // down this long: start polling as a fallback
@@ -21,6 +26,8 @@ export class ChatStream {
     this.pollTimer = null;
     this.downSince = null;
     this.status = "connecting";
+    this.runs = new Map(); // run id -> the run as last passed to handlers.run
+    this.fetching = new Map(); // run id -> deltas that arrived while the run was being fetched
     this.connect();
   }
 
@@ -43,7 +50,7 @@ export class ChatStream {
       this.es = null;
       this.scheduleReconnect();
     };
-    for (const type of ["message", "run", "typing"]) {
+    for (const type of ["message", "run", "run_delta", "typing", "reset"]) {
       es.addEventListener(type, (ev) => this.dispatch(type, ev));
     }
   }
@@ -56,9 +63,45 @@ export class ChatStream {
     }
     let data;
     try { data = JSON.parse(ev.data); } catch { return; }
-    const fn = this.h[type];
-    if (fn) fn(data, id);
+    if (type === "run_delta") this.delta(data);
+    else if (type === "reset") this.reset();
+    else {
+      if (type === "run" && data?.id) this.runs.set(data.id, data);
+      const fn = this.h[type];
+      if (fn) fn(data, id);
+    }
     if (this.h.cursor) this.h.cursor(this.lastId);
+  }
+
+  /** A run_delta: applied to the run we hold, or to the run fetched once when we hold none. */
+  delta(d) {
+    if (!d?.id) return;
+    const queued = this.fetching.get(d.id);
+    if (queued) { queued.push(d); return; }
+    const run = this.runs.get(d.id);
+    if (run) { this.passRun(applyRunDelta(run, d)); return; }
+    this.fetching.set(d.id, [d]);
+    api.run(d.id).then((fresh) => {
+      if (this.closed) return;
+      let merged = fresh;
+      // Deltas newer than the fetched run (committed after it was read) still apply.
+      for (const q of this.fetching.get(d.id) || []) {
+        if (q.updated_at > merged.updated_at) merged = applyRunDelta(merged, q);
+      }
+      this.passRun(merged);
+    }).catch(() => { /* the card keeps its last state; the next event or a poll catches up */ })
+      .finally(() => this.fetching.delete(d.id));
+  }
+
+  passRun(run) {
+    this.runs.set(run.id, run);
+    this.h.run?.(run);
+  }
+
+  /** The server pruned events we had not seen: what we hold may be stale, reload it. */
+  reset() {
+    this.runs.clear();
+    this.h.poll?.();
   }
 
   scheduleReconnect() {
