@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy.engine import Connection
+
 from piloto.projects.repo import create_project
 from piloto.store import migrate
 from piloto.store.db import Database
@@ -28,11 +30,14 @@ async def piloto_store(path: Path, n: int, batch: int, page: int) -> tuple[float
             chat = await threads_repo.create_chat(conn, project_id=project.id, title="bench")
         start = time.perf_counter()
         for lo in range(0, n, batch):
-            async with db.write() as conn:
+
+            def unit(conn: Connection, lo: int = lo) -> None:
                 for i in range(lo, min(lo + batch, n)):
-                    await threads_repo.append_message(
+                    threads_repo.append_message_sync(
                         conn, chat_id=chat.id, role="user", content=f"message {i}"
                     )
+
+            await db.write_unit(unit)
         insert_s = time.perf_counter() - start
         start = time.perf_counter()
         after, seen = 0, 0

@@ -6,25 +6,28 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from piloto.events.bus import EventBus
 from piloto.settings import async_url
-from piloto.store.eventlog import assign_seqs, defer_seqs, forget_seqs
+from piloto.store.eventlog import assign_seqs, assign_seqs_sync, defer_seqs, forget_seqs
+from piloto.store.unit import SqliteWriter
 
 log = logging.getLogger("piloto.store")
 
 Dialect = Literal["sqlite", "postgresql"]
 
 _AFTER_COMMIT = "piloto_after_commit"
+T = TypeVar("T")
 
 
-def after_commit(conn: AsyncConnection, fn: Callable[[], None]) -> None:
+def after_commit(conn: AsyncConnection | SyncConnection, fn: Callable[[], None]) -> None:
     """Call ``fn`` once this ``Database.write()`` transaction has committed (never if it fails)."""
     callbacks: list[Callable[[], None]] = conn.info.setdefault(_AFTER_COMMIT, [])
     callbacks.append(fn)
@@ -46,8 +49,27 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(aurl, **kwargs)
         self._write_lock = asyncio.Lock()
         self.bus = EventBus()
+        self._writer: SqliteWriter | None = None
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine.sync_engine)
+            self._writer = SqliteWriter(_sync_url(aurl), _configure_sqlite)
+
+    async def write_unit(self, fn: Callable[[SyncConnection], T]) -> T:
+        """Run ``fn`` as one write transaction, committed if it returns; its result.
+
+        ``fn`` is sync code on a sync connection: on SQLite the whole transaction is one hop
+        to the writer thread instead of one per statement. Events, ``after_commit`` hooks and
+        SSE wake-ups behave as in ``write()``.
+        """
+        if self._writer is None:
+            async with self.engine.connect() as conn, self._transaction(conn) as tx:
+                return await tx.run_sync(fn)
+        async with self._write_lock:  # shared with write(): one writer at a time, FIFO
+            result, chats, callbacks = await self._writer.call(lambda c: _unit(c, fn))
+        self.bus.publish(chats)
+        for hook in callbacks:
+            hook()
+        return result
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -87,12 +109,35 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection and the writer thread's."""
+        if self._writer is not None:
+            await self._writer.close()
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
+def _unit(
+    conn: SyncConnection, fn: Callable[[SyncConnection], T]
+) -> tuple[T, set[str], list[Callable[[], None]]]:
+    """On the writer thread: one transaction around ``fn``; what to announce after commit."""
+    conn.info.pop("piloto_notify", None)
+    conn.info.pop(_AFTER_COMMIT, None)
+    defer_seqs(conn)
+    try:
+        with conn.begin():
+            result = fn(conn)
+            assign_seqs_sync(conn)
+    finally:
+        forget_seqs(conn)
+        chats: set[str] = conn.info.pop("piloto_notify", set())
+        callbacks: list[Callable[[], None]] = conn.info.pop(_AFTER_COMMIT, [])
+    return result, chats, callbacks
+
+
+def _sync_url(aurl: str) -> str:
+    return "sqlite:///" + aurl[len("sqlite+aiosqlite:///") :]
+
+
+def _configure_sqlite(sync_engine: Engine) -> None:
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

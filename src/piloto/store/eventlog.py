@@ -18,8 +18,10 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from piloto.store import unit
 from piloto.store.ids import now
 from piloto.store.schema import event_seqs, events
 
@@ -29,11 +31,21 @@ _DEFERRED = "piloto_events_deferred"
 _PENDING = "piloto_events_pending"
 
 # This transaction's events of one chat (seq still NULL), numbered in the order written.
-_NUMBER = text(
+_NUMBER_SQL = (
     "UPDATE events SET seq = :base + r.rn FROM ("
     "SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM events "
     "WHERE chat_id = :chat AND seq IS NULL) AS r WHERE events.id = r.id"
 )
+_NUMBER = text(_NUMBER_SQL)
+# The same statements for units of work (store/unit.py), valid on SQLite and PostgreSQL.
+_BUMP_SQL = (
+    "INSERT INTO event_seqs (chat_id, last_seq) VALUES (:chat, :n) ON CONFLICT (chat_id) "
+    "DO UPDATE SET last_seq = event_seqs.last_seq + excluded.last_seq RETURNING last_seq"
+)
+_INSERT_SQL = (
+    "INSERT INTO events (chat_id, type, data_json, created_at) VALUES (:chat, :type, :data, :at)"
+)
+_NOTIFY_SQL = "SELECT pg_notify(:ch, :chat)"
 
 
 @dataclass(frozen=True)
@@ -71,13 +83,13 @@ async def append_event(
         )
 
 
-def defer_seqs(conn: AsyncConnection) -> None:
+def defer_seqs(conn: AsyncConnection | Connection) -> None:
     """Hold this transaction's seqs until ``assign_seqs`` (called right before commit)."""
     conn.info.pop(_PENDING, None)
     conn.info[_DEFERRED] = True
 
 
-def forget_seqs(conn: AsyncConnection) -> None:
+def forget_seqs(conn: AsyncConnection | Connection) -> None:
     """End deferral (conn.info outlives a pool checkout: nothing may leak to the next one)."""
     conn.info.pop(_PENDING, None)
     conn.info.pop(_DEFERRED, None)
@@ -111,6 +123,28 @@ async def _bump(conn: AsyncConnection, chat_id: str, count: int) -> int:
             set_={"last_seq": event_seqs.c.last_seq + lite.excluded.last_seq},
         ).returning(event_seqs.c.last_seq)
     return int((await conn.execute(stmt)).scalar_one())
+
+
+def append_event_sync(conn: Connection, *, chat_id: str, type: str, data_json: str) -> None:
+    """``append_event`` inside a unit of work (``Database.write_unit``); ``data_json`` is JSON."""
+    unit.run(conn, _INSERT_SQL, {"chat": chat_id, "type": type, "data": data_json, "at": now()})
+    conn.info.setdefault("piloto_notify", set()).add(chat_id)
+    pending: dict[str, int] = conn.info.setdefault(_PENDING, {})
+    first = chat_id not in pending
+    pending[chat_id] = pending.get(chat_id, 0) + 1
+    if first and conn.dialect.name == "postgresql":
+        # One wake-up per chat and transaction is enough: NOTIFY only wakes readers.
+        unit.run(conn, _NOTIFY_SQL, {"ch": NOTIFY_CHANNEL, "chat": chat_id})
+
+
+def assign_seqs_sync(conn: Connection) -> None:
+    """``assign_seqs`` for a unit of work: the last statements before commit."""
+    pending: dict[str, int] = conn.info.pop(_PENDING, None) or {}
+    for chat_id in sorted(pending):
+        count = pending[chat_id]
+        row = unit.one(conn, _BUMP_SQL, {"chat": chat_id, "n": count})
+        assert row is not None
+        unit.run(conn, _NUMBER_SQL, {"base": int(row[0]) - count, "chat": chat_id})
 
 
 async def read_events(

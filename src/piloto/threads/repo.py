@@ -6,11 +6,13 @@ import json
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.errors import Invalid, NotFound
 from piloto.projects.repo import get_project
-from piloto.store.eventlog import append_event
+from piloto.store import unit
+from piloto.store.eventlog import append_event, append_event_sync
 from piloto.store.ids import new_id, now
 from piloto.store.schema import chat_state, chats, messages
 from piloto.threads.models import Chat, Message, Role
@@ -151,6 +153,40 @@ async def append_message(
     )
     await append_event(conn, chat_id=chat_id, type="message", data=msg.model_dump())
     return msg
+
+
+_NEXT_SEQ = "UPDATE chat_state SET next_seq = next_seq + 1 WHERE chat_id = :chat RETURNING next_seq"
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (id, chat_id, seq, role, content, run_id, meta_json, created_at) "
+    "VALUES (:id, :chat, :seq, :role, :content, :run, :meta, :at)"
+)
+
+
+def append_message_sync(
+    conn: Connection,
+    *,
+    chat_id: str,
+    role: Role,
+    content: str,
+    run_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Message:
+    """``append_message`` inside a unit of work (``Database.write_unit``): three statements."""
+    row = unit.one(conn, _NEXT_SEQ, {"chat": chat_id})
+    if row is None:
+        raise NotFound("No such chat. It may have been deleted.")
+    data: dict[str, Any] = {
+        "id": new_id(), "chat_id": chat_id, "seq": int(row[0]), "role": role,
+        "content": content, "run_id": run_id, "meta": meta, "created_at": now(),
+    }  # fmt: skip
+    meta_json = json.dumps(meta) if meta is not None else None
+    unit.run(conn, _INSERT_MESSAGE, {
+        "id": data["id"], "chat": chat_id, "seq": data["seq"], "role": role, "content": content,
+        "run": run_id, "meta": meta_json, "at": data["created_at"],
+    })  # fmt: skip
+    # The event carries what model_dump() would: the fields above, already plain JSON.
+    append_event_sync(conn, chat_id=chat_id, type="message", data_json=json.dumps(data))
+    return Message.model_validate(data)
 
 
 def _message(r: Any) -> Message:
