@@ -273,6 +273,70 @@ def _parse_since(value: str) -> float:
     return dt.timestamp()
 
 
+services_app = typer.Typer(help="Tool services.", no_args_is_help=True)
+app.add_typer(services_app, name="services")
+
+
+@services_app.command("import")
+def services_import(
+    file: Path = typer.Argument(..., help="A Claude Desktop / Cursor JSON with mcpServers."),
+    project: str = typer.Option(None, help="The project (name or id); global when omitted."),
+    allow_offline: bool = typer.Option(False, help="Keep servers that cannot be reached now."),
+) -> None:
+    """Register each MCP server of the file; print each one's outcome (exit 1 if any failed)."""
+    from piloto.app import process_secrets
+    from piloto.boot import open_store
+    from piloto.projects.repo import find_project_by_name, get_project
+    from piloto.services.importer import import_mcp_config
+    from piloto.services.netguard import NetPolicy
+    from piloto.services.registry import ServiceRegistry
+
+    try:
+        config = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot read {file} as JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise typer.BadParameter(f"{file} does not hold a JSON object")
+
+    async def go() -> list[dict[str, object]]:
+        settings = Settings()
+        store = await open_store(settings)
+        net = NetPolicy(
+            allow_loopback=settings.net_allow_loopback, allow_private=settings.net_allow_private
+        )
+        registry = ServiceRegistry(
+            db=store.db, box=store.box, net=net, secrets=process_secrets(settings)
+        )
+        try:
+            project_id = None
+            if project:
+                async with store.db.read() as conn:
+                    found = await find_project_by_name(conn, name=project)
+                    project_id = (
+                        found.id if found else (await get_project(conn, project_id=project)).id
+                    )
+            results = await import_mcp_config(
+                registry, config=config, project_id=project_id, actor="cli",
+                allow_offline=allow_offline, lang=settings.language,
+            )  # fmt: skip
+            return [r.model_dump() for r in results]
+        finally:
+            await registry.aclose()
+            await store.db.dispose()
+
+    try:
+        results = asyncio.run(go())
+    except Exception as exc:
+        typer.secho(f"piloto: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    for r in results:
+        detail = f" ({r['operations']} tools)" if r["status"] == "registered" else ""
+        reason = f": {r['reason']}" if r["reason"] else ""
+        typer.echo(f"{r['status']:<10} {r['name']}{detail}{reason}")
+    if any(r["status"] == "failed" for r in results):
+        raise typer.Exit(1)
+
+
 @asynccontextmanager
 async def _database() -> AsyncIterator[Database]:
     from piloto.boot import open_store

@@ -336,6 +336,31 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "A run was interrupted and waits for a person in “{chat}”: {summary}",
         "es": "Una ejecución se interrumpió y espera a una persona en «{chat}»: {summary}",
     },
+    # The MCP config import (services/importer.py): why one entry was not registered.
+    "import_not_object": {
+        "en": "This entry is not an object: give it command (and args, env) or url (and headers).",
+        "es": "Esta entrada no es un objeto: dale command (y args, env) o url (y headers).",
+    },
+    "import_bad_field": {
+        "en": "The entry's {field} has the wrong shape (command: a string; args: a list of strings; env and headers: strings by name; url: a string).",
+        "es": "El campo {field} de la entrada no tiene la forma correcta (command: un texto; args: una lista de textos; env y headers: textos por nombre; url: un texto).",
+    },
+    "import_no_transport": {
+        "en": "This entry has neither command (stdio) nor url (HTTP), so there is nothing to start or call.",
+        "es": "Esta entrada no tiene command (stdio) ni url (HTTP): no hay nada que arrancar ni llamar.",
+    },
+    "import_disabled": {
+        "en": "Skipped: the entry is disabled in the config.",
+        "es": "Omitida: la entrada está desactivada en la configuración.",
+    },
+    "import_no_servers": {
+        "en": "The config has no mcpServers object with at least one server.",
+        "es": "La configuración no tiene un objeto mcpServers con al menos un servidor.",
+    },
+    "import_too_many": {
+        "en": "The config names more than {most} servers; import it in parts.",
+        "es": "La configuración nombra más de {most} servidores; impórtala por partes.",
+    },
 }
 
 

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Query
 
 from piloto.audit.log import append_audit
 from piloto.auth.deps import Admin, Viewer
-from piloto.deps import DB
+from piloto.deps import DB, AppSettings
+from piloto.errors import Invalid
 from piloto.services import repo
 from piloto.services.deps import Registry
+from piloto.services.importer import ImportIn, ImportOutcome, import_mcp_config
 from piloto.services.records import OperationPatch, Service, ServiceIn, ServicePatch
 
 router = APIRouter(prefix="/api/services", tags=["services"])
@@ -20,6 +22,21 @@ router = APIRouter(prefix="/api/services", tags=["services"])
 async def register_service(body: ServiceIn, registry: Registry, principal: Admin) -> Service:
     """Register an OpenAPI or MCP service and discover its operations."""
     return await registry.register(body, actor=principal.name)
+
+
+@router.post("/import")
+async def import_services(
+    body: ImportIn, registry: Registry, principal: Admin, settings: AppSettings
+) -> dict[str, list[ImportOutcome]]:
+    """Register each server of a Claude Desktop / Cursor ``mcpServers`` config; each outcome."""
+    try:
+        results = await import_mcp_config(
+            registry, config=body.config, project_id=body.project_id, actor=principal.name,
+            allow_offline=body.allow_offline, lang=settings.language,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+    return {"results": results}
 
 
 @router.get("")
