@@ -141,3 +141,17 @@ async def test_project_notify_urls_are_admin_only_and_http(
     # Both the instance's receiver and the project's own get it.
     await eventually(lambda: hook.bodies(hook_paths["ok"]), "the project's receiver")
     await eventually(lambda: hook.bodies(hook_paths["flaky"]), "the instance's receiver")
+
+
+async def test_a_webhook_url_path_is_shown_to_admins_only(world: World) -> None:
+    secret_url = "https://hooks.example.com/services/T000/B000/s3cr3t-webhook-path"
+    url = f"/api/projects/{world.project_id}"
+    resp = await world.client.patch(url, json={"settings": {"notify_urls": [secret_url]}})
+    assert resp.json()["settings"]["notify_urls"] == [secret_url]
+    viewer = await make_token(world.client, "viewer")
+    seen = []
+    for path in (url, "/api/projects"):
+        resp = await world.client.get(path, headers={"Authorization": f"Bearer {viewer}"})
+        assert resp.status_code == 200
+        seen.append(resp.text)
+    assert all("s3cr3t" not in text and "hooks.example.com" in text for text in seen)

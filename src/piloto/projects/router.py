@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import APIRouter
 
 from piloto.auth.deps import Admin, Operator, Viewer
+from piloto.auth.tokens import Principal
 from piloto.deps import DB, AppSettings
 from piloto.projects import repo
 from piloto.projects.models import Project, ProjectIn, ProjectPatch, ProjectSettings
 from piloto.projects.service import check_may_set, merge_settings
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
+
+
+def _shown(project: Project, principal: Principal) -> Project:
+    """The project as ``principal`` may see it: a webhook URL's path (often its secret) only
+    for admins, who set them."""
+    if principal.can("admin") or not project.settings.notify_urls:
+        return project
+    masked = [_origin(url) for url in project.settings.notify_urls]
+    return project.model_copy(
+        update={"settings": project.settings.model_copy(update={"notify_urls": masked})}
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
 
 
 @router.post("", status_code=201)
@@ -29,17 +48,17 @@ async def create_project(
 
 
 @router.get("")
-async def list_projects(db: DB, _: Viewer) -> list[Project]:
+async def list_projects(db: DB, principal: Viewer) -> list[Project]:
     """Every project."""
     async with db.read() as conn:
-        return await repo.list_projects(conn)
+        return [_shown(p, principal) for p in await repo.list_projects(conn)]
 
 
 @router.get("/{project_id}")
-async def get_project(project_id: str, db: DB, _: Viewer) -> Project:
+async def get_project(project_id: str, db: DB, principal: Viewer) -> Project:
     """One project."""
     async with db.read() as conn:
-        return await repo.get_project(conn, project_id=project_id)
+        return _shown(await repo.get_project(conn, project_id=project_id), principal)
 
 
 @router.patch("/{project_id}")
@@ -53,9 +72,10 @@ async def update_project(
         if body.settings is not None:
             current = await repo.get_project(conn, project_id=project_id)
             merged = merge_settings(current.settings, body.settings, settings.language)
-        return await repo.update_project(
+        updated = await repo.update_project(
             conn, project_id=project_id, name=body.name, settings=merged
         )
+        return _shown(updated, principal)
 
 
 @router.delete("/{project_id}")
