@@ -203,13 +203,13 @@ app.add_typer(token_app, name="token")
 @token_app.command("create")
 def token_create(
     name: str = typer.Argument(..., help="Who or what the token is for."),
-    role: str = typer.Option("operator", help="admin, operator or viewer."),
+    role: str = typer.Option("operator", help="admin, operator, viewer or alerts."),
 ) -> None:
     """Create a token and print it once."""
     from piloto.auth.tokens import create_token
 
-    if role not in ("admin", "operator", "viewer"):
-        raise typer.BadParameter("role must be admin, operator or viewer")
+    if role not in ("admin", "operator", "viewer", "alerts"):
+        raise typer.BadParameter("role must be admin, operator, viewer or alerts")
 
     async def go() -> str:
         async with _database() as db, db.write() as conn:

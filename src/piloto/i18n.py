@@ -298,6 +298,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "role_viewer": {"en": "viewer", "es": "lector"},
     "role_operator": {"en": "operator", "es": "operador"},
     "role_admin": {"en": "admin", "es": "administrador"},
+    "role_alerts": {"en": "alerts (Alertmanager)", "es": "alertas (Alertmanager)"},
     # Why a step's operation cannot be used (the registry's codes), in a plan's reasons.
     "resolve_unknown_service": {
         "en": "unknown service “{service}”",

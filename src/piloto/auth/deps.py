@@ -66,6 +66,18 @@ def require(role: Role) -> object:
     return Depends(_check)
 
 
-Viewer = CurrentPrincipal
+Viewer = Annotated[Principal, require("viewer")]
 Operator = Annotated[Principal, require("operator")]
 Admin = Annotated[Principal, require("admin")]
+
+
+async def _alert_poster(request: Request, principal: CurrentPrincipal) -> Principal:
+    if principal.role != "alerts" and not principal.can("operator"):
+        lang = request.app.state.settings.language
+        have, need = t(lang, f"role_{principal.role}"), t(lang, "role_alerts")
+        raise Forbidden(t(lang, "needs_role", role=need, have=have))
+    return principal
+
+
+# Alertmanager's own token (role "alerts") or an operator's.
+AlertPoster = Annotated[Principal, Depends(_alert_poster)]

@@ -21,7 +21,7 @@ class LoginIn(BaseModel):
 
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    role: Literal["admin", "operator", "viewer"]
+    role: Literal["admin", "operator", "viewer", "alerts"]
 
 
 @router.post("/login")

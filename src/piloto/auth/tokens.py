@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from piloto.store.ids import new_id, now
 from piloto.store.schema import sessions, tokens
 
-Role = Literal["admin", "operator", "viewer"]
-ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
+Role = Literal["admin", "operator", "viewer", "alerts"]
+# "alerts" (Alertmanager's token) ranks below viewer: it reads nothing, it may only post
+# alerts (``AlertPoster``).
+ROLES: tuple[Role, ...] = ("alerts", "viewer", "operator", "admin")
 ENV_ADMIN_NAME = "admin (PILOTO_ADMIN_TOKEN)"
 GENERATED_ADMIN_NAME = "admin"
 
