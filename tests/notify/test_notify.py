@@ -9,11 +9,13 @@ import httpx
 import pytest
 from tests.conftest import make_token
 from tests.notify.conftest import Hook
+from tests.support.instances import app_client as open_app
 from tests.support.settings import ADMIN_TOKEN
 from tests.support.waits import eventually
 from tests.support.world import World, make_world
 
 from piloto.notify import enqueue
+from piloto.settings import Settings
 from piloto.store.db import Database
 
 
@@ -155,3 +157,20 @@ async def test_a_webhook_url_path_is_shown_to_admins_only(world: World) -> None:
         assert resp.status_code == 200
         seen.append(resp.text)
     assert all("s3cr3t" not in text and "hooks.example.com" in text for text in seen)
+
+
+async def test_a_run_that_ends_is_told(
+    settings: Settings, hook: Hook, hook_paths: dict[str, str], shared_toolbox: str
+) -> None:
+    async with open_app(settings.model_copy(update={"runner": True})) as client:
+        world = await make_world(client, shared_toolbox)
+        run = (await world.send("/cmd box uname -a")).json()["run"]
+        assert (await world.send("yes")).json()["run"]["status"] == "queued"
+
+        def events() -> list[str]:
+            return [
+                b["event"] for b in hook.bodies(hook_paths["flaky"]) if b["run_id"] == run["id"]
+            ]
+
+        await eventually(lambda: "run.done" in events(), "run.done delivered")
+        assert sorted(events()) == ["plan.awaiting_approval", "run.done"]
