@@ -12,20 +12,25 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from piloto.audit.anchor import (
     HMAC_ALG,
+    AuditConfig,
     Head,
+    _mirror,
     config_for,
     head_mac,
     keyed_hash,
     read_head_file,
     remember_head,
 )
+from piloto.store import unit
+from piloto.store.db import after_commit
 from piloto.store.ids import now
 from piloto.store.schema import audit_head, audit_log
 
@@ -115,6 +120,70 @@ async def _advance_head(conn: AsyncConnection, key: bytes, last_id: int, last_ha
     else:
         await conn.execute(insert(audit_head).values(id=1, **values))
     remember_head(conn, head)
+
+
+_LAST_HASH = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
+_INSERT_AUDIT = (
+    "INSERT INTO audit_log (ts, actor, action, project_id, chat_id, run_id, step_id, plan_hash, "
+    "request_summary, response_summary, outcome, prev_hash, hash, alg) VALUES (:ts, :actor, "
+    ":action, :project_id, :chat_id, :run_id, :step_id, :plan_hash, :request_summary, "
+    ":response_summary, :outcome, :prev_hash, :hash, :alg) RETURNING id"
+)
+_HEAD_COUNT = "SELECT count FROM audit_head WHERE id = 1"
+_HEAD_INSERT = (
+    "INSERT INTO audit_head (id, count, last_id, last_hash, mac, updated_at) "
+    "VALUES (1, :count, :last_id, :last_hash, :mac, :updated_at)"
+)
+_HEAD_UPDATE = (
+    "UPDATE audit_head SET count = :count, last_id = :last_id, last_hash = :last_hash, "
+    "mac = :mac, updated_at = :updated_at WHERE id = 1"
+)
+
+
+def audit_config(engine: AsyncEngine) -> AuditConfig:
+    """The audit configuration of an engine, for ``append_audit_sync`` (a unit of work runs
+    on a connection of its own, which ``config_for`` does not know)."""
+    # config_for reads only ``.sync_engine``, which an engine has as its connections do.
+    return config_for(cast(Any, engine))
+
+
+def append_audit_sync(conn: SyncConnection, config: AuditConfig, **fields: Any) -> None:
+    """``append_audit`` inside a unit of work (``Database.write_unit``): the same chain, head
+    and mirror. Written last in the unit, so PostgreSQL's chain lock is held only to commit."""
+    if conn.dialect.name == "postgresql":
+        unit.run(conn, "SELECT pg_advisory_xact_lock(:k)", {"k": _PG_AUDIT_LOCK})
+    row = unit.one(conn, _LAST_HASH, {})
+    prev = str(row[0]) if row is not None else GENESIS
+    record = {k: fields.get(k) for k in _FIELDS}
+    record["ts"] = round(now(), 6)
+    record["request_summary"] = _clip(record["request_summary"])
+    record["response_summary"] = _clip(record["response_summary"])
+    if config.key is None:
+        digest, alg = record_hash(prev, record), None
+    else:
+        digest, alg = keyed_hash(config.key, prev, _body(record)), HMAC_ALG
+    inserted = unit.one(
+        conn, _INSERT_AUDIT, {**record, "prev_hash": prev, "hash": digest, "alg": alg}
+    )
+    if config.key is None or inserted is None:
+        return
+    last_id = int(inserted[0])
+    found = unit.one(conn, _HEAD_COUNT, {})
+    if found is None:  # the first keyed record: count what came before it once
+        counted = unit.one(conn, "SELECT COUNT(*) FROM audit_log", {})
+        count = int(counted[0]) if counted is not None else 1
+    else:
+        count = int(found[0]) + 1
+    head = Head(count, last_id, digest, head_mac(config.key, count, last_id, digest))
+    values = {
+        "count": head.count, "last_id": head.last_id, "last_hash": head.last_hash,
+        "mac": head.mac, "updated_at": now(),
+    }  # fmt: skip
+    unit.run(conn, _HEAD_UPDATE if found is not None else _HEAD_INSERT, values)
+    path = config.head_file
+    if path is not None:
+        # Mirrored after the commit, off the event loop, as remember_head does.
+        after_commit(conn, lambda: _mirror(path, head))
 
 
 def _clip(value: str | None, limit: int = 2000) -> str | None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.plans import repo
+from piloto.store import unit
 from piloto.store.db import Database
 from piloto.store.ids import now
 from piloto.store.schema import instances, runs
@@ -107,6 +109,38 @@ async def hold(
         raise RunCancelled(run_id)
     raise LeaseLost(
         f"run {run_id} is {row.status if row else 'gone'}, owned by {row.lease_owner if row else None}"
+    )
+
+
+_HOLD = (
+    "UPDATE runs SET lease_expires_at = :expires, updated_at = :t "
+    "WHERE id = :id AND lease_owner = :owner AND status {} RETURNING id"
+)
+_HOLD_SQL = {
+    False: _HOLD.format("= 'running'"),
+    True: _HOLD.format("IN ('running', 'cancelling')"),
+}
+_LEASE_OF = "SELECT status, lease_owner FROM runs WHERE id = :id"
+
+
+def hold_sync(
+    conn: Connection,
+    *,
+    run_id: str,
+    owner: str,
+    lease_s: float,
+    touch: float,
+    allow_cancelling: bool = False,
+) -> None:
+    """``hold`` inside a unit of work (``Database.write_unit``); ``touch`` is the new ``updated_at``."""
+    params = {"expires": now() + lease_s, "t": touch, "id": run_id, "owner": owner}
+    if unit.one(conn, _HOLD_SQL[allow_cancelling], params) is not None:
+        return
+    row = unit.one(conn, _LEASE_OF, {"id": run_id})
+    if row is not None and row[1] == owner and row[0] == "cancelling":
+        raise RunCancelled(run_id)
+    raise LeaseLost(
+        f"run {run_id} is {row[0] if row else 'gone'}, owned by {row[1] if row else None}"
     )
 
 

@@ -6,23 +6,28 @@ never record anything about it.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
-from piloto.audit.log import append_audit
+from sqlalchemy.engine import Connection
+
+from piloto.audit.log import append_audit, append_audit_sync, audit_config
 from piloto.i18n import t
 from piloto.logs import step_id_var
 from piloto.plans import repo
 from piloto.plans.models import PlanStep
 from piloto.runner.context import RunCtx
 from piloto.runner.failure import command_ran
-from piloto.runner.journal import emit_delta, with_step
-from piloto.runner.leases import hold
+from piloto.runner.journal import DELTA, run_delta, with_step
+from piloto.runner.leases import hold, hold_sync
 from piloto.runner.report import clip, localise_reason, short_result, step_line, stored_response
 from piloto.services.models import InvokeResult
+from piloto.store import unit
+from piloto.store.eventlog import append_event_sync
 from piloto.store.ids import now
-from piloto.store.schema import steps
 from piloto.threads import repo as threads_repo
+from piloto.threads.repo import append_message_sync
 
 log = logging.getLogger("piloto.runner")
 
@@ -52,21 +57,41 @@ async def say(
         )
 
 
+_START = (
+    "UPDATE steps SET status = 'running', attempts = attempts + 1, started_at = :t, "
+    "finished_at = NULL, request_summary = :summary WHERE id = :id"
+)
+_END = (
+    "UPDATE steps SET status = :status, error = :error, finished_at = :t, duration_ms = :ms, "
+    "response_json = COALESCE(:response, response_json), "
+    "request_summary = COALESCE(:summary, request_summary) WHERE id = :id"
+)
+
+
 async def start_step(ctx: RunCtx, step: PlanStep, summary: str) -> PlanStep:
     """Commit ``running`` (attempts + 1) BEFORE the call: a crash now leaves a trace to decide on.
 
-    One transaction: the lease, the step row and its ``run_delta``; returns the step as written.
+    The journal's ``step_started``: the lease, the step row and its ``run_delta`` in one unit of
+    work; returns the step as written (we hold the lease, so our copy is the row: no read-back).
     """
     t = now()
-    values: dict[str, Any] = {
-        "status": "running", "started_at": t, "finished_at": None, "request_summary": summary,
-    }  # fmt: skip
-    async with ctx.deps.db.write() as conn:
-        await hold(conn, run_id=ctx.run.id, owner=ctx.deps.owner, lease_s=ctx.deps.lease_s, touch=t)
-        await repo.update_step(conn, step_id=step.id, attempts=steps.c.attempts + 1, **values)
-        # We hold the lease: our copy of the step is the row, so it is not read back.
-        step = step.model_copy(update={**values, "attempts": step.attempts + 1})
-        await emit_delta(conn, with_step(ctx.run, step), status="running", updated_at=t, step=step)
+    run, deps = ctx.run, ctx.deps
+    step = step.model_copy(
+        update={
+            "status": "running", "attempts": step.attempts + 1, "started_at": t,
+            "finished_at": None, "request_summary": summary,
+        }
+    )  # fmt: skip
+    data = json.dumps(
+        run_delta(with_step(run, step), status="running", updated_at=t, step=step), default=str
+    )
+
+    def write(conn: Connection) -> None:
+        hold_sync(conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, touch=t)
+        unit.run(conn, _START, {"t": t, "summary": summary, "id": step.id})
+        append_event_sync(conn, chat_id=run.chat_id, type=DELTA, data_json=data)
+
+    await deps.db.write_unit(write)
     log.info(
         "step %d started",
         step.idx + 1,
@@ -143,22 +168,38 @@ async def end_step(
     if summary is not None:
         values["request_summary"] = summary
     t = values["finished_at"]
-    async with deps.db.write() as conn:
-        await hold(
-            conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, allow_cancelling=True,
-            touch=t,
+    step = step.model_copy(update=values)
+    data = json.dumps(run_delta(with_step(run, step), updated_at=t, step=step), default=str)
+    params = {
+        "status": status, "error": error, "t": t, "ms": ms, "id": step.id, "summary": summary,
+        "response": json.dumps(values["response"], default=str) if "response" in values else None,
+    }  # fmt: skip
+    line = step_line(
+        ctx.lang, n=step.idx + 1, total=total, service=step.service, operation=step.operation,
+        status=status, ms=ms, detail=detail,
+    )  # fmt: skip
+    audit = audit_config(deps.db.engine)
+
+    def write(conn: Connection) -> None:
+        # The journal's ``step_ended``: one unit of work, the audit record last (on PostgreSQL
+        # its chain lock is then held only until the commit).
+        hold_sync(
+            conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, touch=t,
+            allow_cancelling=True,
         )  # fmt: skip
-        await repo.update_step(conn, step_id=step.id, **values)
-        step = step.model_copy(update=values)
-        await emit_delta(conn, with_step(run, step), updated_at=t, step=step)
-        await append_audit(
-            conn, actor=deps.actor, action="step", project_id=run.project_id, chat_id=run.chat_id, run_id=run.id,
-            step_id=step.id, plan_hash=run.plan_hash, request_summary=summary or f"{step.service} {step.operation}",
+        unit.run(conn, _END, params)
+        append_event_sync(conn, chat_id=run.chat_id, type=DELTA, data_json=data)
+        append_message_sync(
+            conn, chat_id=run.chat_id, role="event", run_id=run.id, content=line,
+            meta={"kind": "step", "step": step.idx, "status": status},
+        )  # fmt: skip
+        append_audit_sync(
+            conn, audit, actor=deps.actor, action="step", project_id=run.project_id,
+            chat_id=run.chat_id, run_id=run.id, step_id=step.id, plan_hash=run.plan_hash,
+            request_summary=summary or f"{step.service} {step.operation}",
             response_summary=clip(detail, 1000), outcome=status,
         )  # fmt: skip
-        await threads_repo.append_message(
-            conn, chat_id=run.chat_id, role="event", run_id=run.id, meta={"kind": "step", "step": step.idx, "status": status},
-            content=step_line(ctx.lang, n=step.idx + 1, total=total, service=step.service, operation=step.operation, status=status, ms=ms, detail=detail),
-        )  # fmt: skip
+
+    await deps.db.write_unit(write)
     log.info("step %d %s", step.idx + 1, status, extra={"service": step.service, "error": error})
     return step
