@@ -1,9 +1,11 @@
 """The runner's costs: per-step overhead, throughput of concurrent runs, recovery time.
 
-    python bench/bench_runner.py [--postgres] [--steps 50] [--runs 100] [--stale 1000]
+    python bench/bench_runner.py [--postgres] [--steps 10,50,100] [--runs 100] [--stale 1000]
+        [--only overhead|throughput|recovery]
 
-(1) a plan of N GETs through the real app and runner vs the same N calls with a bare
-httpx.AsyncClient; (2) M concurrent runs of 3 steps each: steps per second; (3) recovering
+(1) plans of N GETs through the real app and runner vs the same N calls with a bare
+httpx.AsyncClient (the floor) and LangGraph's durable functional API (one task per call,
+AsyncSqliteSaver / AsyncPostgresSaver, ``durability="sync"``), per step; (2) M concurrent runs of 3 steps each: steps per second; (3) recovering
 K stale runs (a dead instance's, each with a non-idempotent step in flight). SQLite by
 default; ``--postgres`` uses a fresh schema in PILOTO_TEST_DATABASE_URL.
 """
@@ -151,40 +153,100 @@ async def plan(
 
 
 async def wait_done(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    # Polled slowly: the figures come from the run's own timestamps, and a fast poll of the
+    # whole run would compete with the runner for the same event loop.
     while True:
         run = ok(await client.get(f"/api/runs/{run_id}"))
         if run["status"] in ("done", "error", "cancelled", "interrupted"):
             if run["status"] != "done":
                 raise SystemExit(f"run {run_id} ended {run['status']}: {run.get('error')}")
             return dict(run)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
 
 
-async def bench_overhead(url: str, tmp: Path, service_url: str, n: int) -> None:
-    async with app_client(url, tmp / "d1", runner=True) as client:
-        project_id = await setup(client, service_url, max_steps=max(n, 20))
-        steps = [
-            {"service": "svc", "operation": "getItem", "arguments": {"item_id": str(i)}}
-            for i in range(n)
-        ]
-        run = await plan(client, project_id, steps)
-        ok(
-            await client.post(
-                f"/api/runs/{run['id']}/confirm", json={"plan_hash": run["plan_hash"]}
-            )
-        )
-        done = await wait_done(client, run["id"])
-    through = (done["finished_at"] - done["started_at"]) / n * 1000
-    calls = sum(s["duration_ms"] for s in done["steps"]) / n
+async def piloto_per_step(client: httpx.AsyncClient, project_id: str, n: int) -> float:
+    """ms per step of an n-step plan of GETs, from the run's start to its end (committed)."""
+    steps = [
+        {"service": "svc", "operation": "getItem", "arguments": {"item_id": str(i)}}
+        for i in range(n)
+    ]
+    run = await plan(client, project_id, steps)
+    ok(await client.post(f"/api/runs/{run['id']}/confirm", json={"plan_hash": run["plan_hash"]}))
+    done = await wait_done(client, run["id"])
+    return float((done["finished_at"] - done["started_at"]) / n * 1000)
+
+
+async def bare_per_step(service_url: str, n: int) -> float:
+    """ms per call of the same n GETs with a bare httpx.AsyncClient: the floor."""
     async with httpx.AsyncClient(base_url=service_url) as bare:
         await bare.get("/items/warm")
         t0 = time.perf_counter()
         for i in range(n):
             (await bare.get(f"/items/{i}", headers={"Idempotency-Key": str(i)})).raise_for_status()
-        bare_ms = (time.perf_counter() - t0) / n * 1000
-    print(f"(1) {n}-step plan of GETs: {through:.2f} ms/step through the runner "
-          f"(of which the call itself {calls:.2f} ms) vs {bare_ms:.2f} ms/call with bare httpx "
-          f"→ ratio {through / bare_ms:.1f}x, overhead {through - bare_ms:.2f} ms/step")  # fmt: skip
+        return (time.perf_counter() - t0) / n * 1000
+
+
+async def langgraph_per_step(url: str, tmp: Path, service_url: str, n: int) -> float | None:
+    """ms per step of LangGraph's durable functional API: one task per GET, checkpointed
+    before the next (``durability="sync"``), on SQLite or PostgreSQL as Piloto is."""
+    try:
+        from langgraph.func import entrypoint, task
+    except ImportError:
+        return None
+    async with httpx.AsyncClient(base_url=service_url) as http:
+
+        @task
+        async def get_item(i: int) -> dict[str, Any]:
+            resp = await http.get(f"/items/{i}", headers={"Idempotency-Key": str(i)})
+            resp.raise_for_status()
+            return dict(resp.json())
+
+        async def measure(saver: Any) -> float:
+            @entrypoint(checkpointer=saver)
+            async def plan_of_gets(count: int) -> list[dict[str, Any]]:
+                return [await get_item(i) for i in range(count)]
+
+            config = {"configurable": {"thread_id": secrets.token_hex(4)}}
+            t0 = time.perf_counter()
+            await plan_of_gets.ainvoke(n, config, durability="sync")
+            return (time.perf_counter() - t0) / n * 1000
+
+        if url.startswith("sqlite"):
+            try:
+                from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+            except ImportError:
+                return None
+            path = tmp / f"langgraph-{secrets.token_hex(3)}.db"
+            async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+                return await measure(saver)
+        try:
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        except ImportError:
+            return None
+        async with AsyncPostgresSaver.from_conn_string(url) as pg_saver:
+            await pg_saver.setup()
+            return await measure(pg_saver)
+
+
+async def bench_overhead(url: str, tmp: Path, service_url: str, lengths: list[int]) -> None:
+    rows = []
+    async with app_client(url, tmp / "d1", runner=True) as client:
+        project_id = await setup(client, service_url, max_steps=max([*lengths, 20]))
+        await piloto_per_step(client, project_id, 3)  # warm: first-call imports and caches
+        for n in lengths:
+            rows.append((n, await piloto_per_step(client, project_id, n)))
+    print("(1) per-step cost of an n-step plan of GETs (ms/step; ratios to the bare httpx floor)")
+    print(f"    {'steps':>5} {'bare httpx':>11} {'LangGraph':>10} {'Piloto':>8} "
+          f"{'Piloto/floor':>13} {'LangGraph/floor':>16} {'Piloto/LangGraph':>17}")  # fmt: skip
+    for n, piloto in rows:
+        bare = await bare_per_step(service_url, n)
+        graph = await langgraph_per_step(url, tmp, service_url, n)
+        g = f"{graph:10.2f}" if graph is not None else f"{'n/a':>10}"
+        g_ratio = f"{graph / bare:15.1f}x" if graph is not None else f"{'n/a':>16}"
+        pg_ratio = f"{piloto / graph:16.2f}x" if graph is not None else f"{'n/a':>17}"
+        print(
+            f"    {n:>5} {bare:11.2f} {g} {piloto:8.2f} {piloto / bare:12.1f}x {g_ratio} {pg_ratio}"
+        )
 
 
 async def bench_throughput(url: str, tmp: Path, service_url: str, m: int, concurrency: int) -> None:
@@ -263,12 +325,15 @@ async def main(args: argparse.Namespace, service_url: str) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         print(f"database: {'postgresql' if args.postgres else 'sqlite'}")
-        async with database(args.postgres, tmp) as url:
-            await bench_overhead(url, tmp, service_url, args.steps)
-        async with database(args.postgres, tmp) as url:
-            await bench_throughput(url, tmp, service_url, args.runs, args.concurrency)
-        async with database(args.postgres, tmp) as url:
-            await bench_recovery(url, tmp, service_url, args.stale)
+        if args.only in (None, "overhead"):
+            async with database(args.postgres, tmp) as url:
+                await bench_overhead(url, tmp, service_url, args.steps)
+        if args.only in (None, "throughput"):
+            async with database(args.postgres, tmp) as url:
+                await bench_throughput(url, tmp, service_url, args.runs, args.concurrency)
+        if args.only in (None, "recovery"):
+            async with database(args.postgres, tmp) as url:
+                await bench_recovery(url, tmp, service_url, args.stale)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -296,7 +361,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--postgres", action="store_true", help="use PILOTO_TEST_DATABASE_URL")
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument(
+        "--steps", type=lambda v: [int(x) for x in v.split(",")], default=[10, 50, 100],
+        help="plan lengths, comma-separated (default 10,50,100)",
+    )  # fmt: skip
+    parser.add_argument("--only", choices=["overhead", "throughput", "recovery"])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--stale", type=int, default=1000)
