@@ -99,5 +99,6 @@ export const api = {
   operations: (id) => request("GET", `/api/services/${enc(id)}/operations`),
   audit: (query) => request("GET", `/api/audit${query ? `?${query}` : ""}`),
   verifyAudit: () => request("GET", "/api/audit/verify"),
+  notifications: (status) => request("GET", `/api/notifications${status ? `?status=${encodeURIComponent(status)}` : ""}`),
   patchOperation: (id, op, patch) => request("PATCH", `/api/services/${enc(id)}/operations/${enc(op)}`, patch),
 };

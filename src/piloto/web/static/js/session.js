@@ -1,5 +1,6 @@
 // Boot and session: log in (form or #token= link), start the app, log out; language and theme.
 import { openAudit } from "./audit.js";
+import { openNotifications } from "./notifications.js";
 import { api, setCsrf, setUnauthorizedHandler } from "./api.js";
 import { $, $$, clear, icon } from "./dom.js";
 import { applyStatic, lang, onLangChange, setLang, t } from "./i18n.js";
@@ -53,6 +54,8 @@ function wireStatic() {
   $("#logout").append(icon("logout", 16));
   $("#open-audit").append(icon("check", 16));
   $("#open-audit").addEventListener("click", () => openAudit({ projects: state.projects || [] }));
+  $("#open-notifications").append(icon("alert", 16));
+  $("#open-notifications").addEventListener("click", openNotifications);
   $("#open-drawer").append(icon("menu", 18));
   $("#close-drawer").append(icon("x", 18));
   $("#new-project").addEventListener("click", newProject);
@@ -163,6 +166,7 @@ async function start(me) {
   $("#new-project").hidden = !can("operator");
   $("#add-service").hidden = !can("admin");
   $("#open-audit").hidden = !can("admin");
+  $("#open-notifications").hidden = !can("admin");
   paintMe();
   showSandboxNotice();
   try {
