@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -33,6 +34,7 @@ from piloto.runner.leases import (
     release_all,
 )
 from piloto.runner.lock import RunnerLock, sqlite_path
+from piloto.runner.prune import PRUNE_EVERY_S, prune_events
 from piloto.runner.recovery import recover_stale_runs
 from piloto.services.registry import ServiceRegistry
 from piloto.settings import Settings
@@ -79,6 +81,7 @@ class Runner:
         self._wake = asyncio.Event()
         self._lock: RunnerLock | None = None
         self._stopping = False
+        self._pruned_at = float("-inf")  # the first recovery pass also prunes
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -208,6 +211,12 @@ class Runner:
                 await self.recover_now()
             except Exception:
                 log.exception("recovery pass failed")
+            if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+                self._pruned_at = time.monotonic()
+                try:
+                    await prune_events(self.db)
+                except Exception:
+                    log.exception("pruning old events failed; trying again later")
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, but wake at once on shutdown; True when shutting down."""

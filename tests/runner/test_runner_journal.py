@@ -1,0 +1,117 @@
+"""The runner journal: one delta event per step change, and the event log's pruning."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from runner_support import (
+    CountingState,
+    confirm,
+    messages,
+    new_chat,
+    ok,
+    propose_steps,
+    register,
+    wait_run,
+)
+
+from piloto.audit.log import verify_chain
+from piloto.chat.stream import event_stream
+from piloto.runner.prune import prune_events
+from piloto.store.eventlog import last_event_id, read_events
+
+
+def gets(n: int) -> list[dict[str, Any]]:
+    return [
+        {"service": "shop", "operation": "getItem", "arguments": {"item_id": str(i)}}
+        for i in range(n)
+    ]
+
+
+async def first_sse_event(client: httpx.AsyncClient, chat_id: str, after: int) -> dict[str, str]:
+    """The first event the chat's SSE stream (the route's own generator) sends after ``after``."""
+    db = client.app.state.db  # type: ignore[attr-defined]
+    stream = event_stream(db, chat_id, after)
+    try:
+        async with asyncio.timeout(20):
+            sent = await anext(stream)
+    finally:
+        await stream.aclose()
+    return {"event": str(sent.event), "id": str(sent.id), "data": str(sent.data)}
+
+
+async def test_each_step_change_is_one_delta_never_the_whole_run(
+    client: httpx.AsyncClient, counting: tuple[str, CountingState]
+) -> None:
+    url, _ = counting
+    _, chat_id = await new_chat(client)
+    await register(client, "shop", url)
+    run = await propose_steps(client, chat_id, gets(4))
+    db = client.app.state.db  # type: ignore[attr-defined]
+    async with db.read() as conn:
+        before = await last_event_id(conn, chat_id=chat_id)
+    await confirm(client, run)
+    final = await wait_run(client, run["id"])
+    assert final["status"] == "done", final
+    async with db.read() as conn:
+        evs = await read_events(conn, chat_id=chat_id, after=before)
+    deltas = [e.data for e in evs if e.type == "run_delta"]
+    # started + ended per step, then the run's end: written once each.
+    assert len(deltas) == 4 * 2 + 1
+    assert all("steps" not in d for d in deltas)
+    ends = [d for d in deltas if d.get("step", {}).get("status") == "done"]
+    assert [d["done"] for d in ends] == [1, 2, 3, 4]
+    assert all(d["total"] == 4 for d in deltas)
+    last = deltas[-1]
+    assert last["status"] == "done" and last["finished_at"] == final["finished_at"]
+    # Applying the deltas in order to the run as confirmed gives the run the API returns.
+    steps = {s["id"]: s for s in run["steps"]}
+    for d in deltas:
+        if "step" in d:
+            steps[d["step"]["id"]] = d["step"]
+    assert [steps[s["id"]] for s in final["steps"]] == final["steps"]
+    assert max(d["updated_at"] for d in deltas) == final["updated_at"]
+    # The step's audit records were written by the journal on the same chain: it verifies.
+    async with db.read() as conn:
+        assert (await verify_chain(conn)).ok
+
+
+async def test_pruned_events_leave_a_reset_marker_and_every_message(
+    client: httpx.AsyncClient, counting: tuple[str, CountingState]
+) -> None:
+    url, _ = counting
+    _, chat_id = await new_chat(client)
+    await register(client, "shop", url)
+    run = await propose_steps(client, chat_id, gets(3))
+    await confirm(client, run)
+    assert (await wait_run(client, run["id"]))["status"] == "done"
+    kept = await messages(client, chat_id)
+    db = client.app.state.db  # type: ignore[attr-defined]
+    async with db.read() as conn:
+        top = await last_event_id(conn, chat_id=chat_id)
+        assert top > 5
+    assert await prune_events(db, older_than_s=3600) == 0  # nothing that old
+    assert await prune_events(db, older_than_s=-1) == top - 1
+    # A reader resuming from before the horizon is told to reload, at the pruned seq...
+    event = await first_sse_event(client, chat_id, after=2)
+    assert event["event"] == "reset" and event["id"] == str(top)
+    assert json.loads(event["data"]) == {"reason": "pruned"}
+    # ...and the chat itself is intact: its messages and the run, by the API.
+    assert await messages(client, chat_id) == kept
+    assert ok(await client.get(f"/api/runs/{run['id']}"))["status"] == "done"
+    # The stream goes on after the horizon: seqs never repeat, and no second reset.
+    run2 = await propose_steps(client, chat_id, gets(2))
+    async with db.read() as conn:
+        fresh = await read_events(conn, chat_id=chat_id, after=top)
+    assert fresh and all(e.id > top and e.type != "reset" for e in fresh)
+    assert (await first_sse_event(client, chat_id, after=top))["id"] == str(fresh[0].id)
+    # Pruning again moves the marker forward; the old one goes.
+    await confirm(client, run2)
+    assert (await wait_run(client, run2["id"]))["status"] == "done"
+    await prune_events(db, older_than_s=-1)
+    async with db.read() as conn:
+        left = await read_events(conn, chat_id=chat_id, after=0)
+    assert [e.type for e in left] == ["reset"] and left[0].id > top
