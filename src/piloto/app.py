@@ -42,6 +42,7 @@ from piloto.plans.repo import count_runs_by_status
 from piloto.plans.router import router as runs_router
 from piloto.plans.service import expire_drafts
 from piloto.projects.router import router as projects_router
+from piloto.runbooks.router import router as runbooks_router
 from piloto.services.netguard import NetPolicy, guarded_client
 from piloto.services.registry import ServiceRegistry
 from piloto.services.router import router as services_router
@@ -127,6 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
         services_router,
         runs_router,
         audit_router,
+        runbooks_router,
         notify_router,
     ):
         app.include_router(router)

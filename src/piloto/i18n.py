@@ -362,6 +362,83 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The config names more than {most} servers; import it in parts.",
         "es": "La configuración nombra más de {most} servidores; impórtala por partes.",
     },
+    # Runbooks and schedules (runbooks/).
+    "runbook_unknown_parameter": {
+        "en": "This runbook has no parameter {names} (it has: {known}).",
+        "es": "Este runbook no tiene el parámetro {names} (tiene: {known}).",
+    },
+    "runbook_missing_parameter": {
+        "en": "Give a value for {names}: it has no default.",
+        "es": "Indica un valor para {names}: no tiene valor por defecto.",
+    },
+    "runbook_not_plain_word": {
+        "en": "Parameter {name} is {value}, which is not a plain word; a value put into a step may only hold letters, digits and ._/:=@%+,- (so it can never add a second command).",
+        "es": "El parámetro {name} es {value}, que no es una palabra simple; un valor puesto en un paso solo puede contener letras, dígitos y ._/:=@%+,- (así nunca puede añadir un segundo comando).",
+    },
+    "runbook_undeclared_parameter": {
+        "en": "The steps use {names}, which the runbook does not declare in its parameters.",
+        "es": "Los pasos usan {names}, que el runbook no declara en sus parámetros.",
+    },
+    "runbook_other_project": {
+        "en": "That belongs to another project; a runbook stays in its own project.",
+        "es": "Eso pertenece a otro proyecto; un runbook se queda en su propio proyecto.",
+    },
+    "runbook_needs_steps": {
+        "en": "A runbook needs its steps, or a run to copy them from (from_run_id).",
+        "es": "Un runbook necesita sus pasos, o una ejecución de la que copiarlos (from_run_id).",
+    },
+    "runbook_not_proposed": {
+        "en": "Runbook “{name}” could not be proposed: {reason}",
+        "es": "No se pudo proponer el runbook “{name}”: {reason}",
+    },
+    "runbook_not_found_named": {
+        "en": "This project has no runbook named “{name}”. Its runbooks: {known}.",
+        "es": "Este proyecto no tiene ningún runbook llamado “{name}”. Sus runbooks: {known}.",
+    },
+    "runbook_run_usage": {
+        "en": "Usage: /run NAME key=value …",
+        "es": "Uso: /run NOMBRE clave=valor …",
+    },
+    "schedule_invalid_cron": {
+        "en": "“{cron}” is not a five-field cron expression (minute hour day-of-month month day-of-week): {reason}",
+        "es": "“{cron}” no es una expresión cron de cinco campos (minuto hora día-del-mes mes día-de-la-semana): {reason}",
+    },
+    "schedule_invalid_timezone": {
+        "en": "“{tz}” is not an IANA time zone (for example Europe/Madrid or UTC).",
+        "es": "“{tz}” no es una zona horaria IANA (por ejemplo Europe/Madrid o UTC).",
+    },
+    "schedule_paused_changed": {
+        "en": "Schedule paused: runbook “{name}” changed, so the consent given to its previous plan no longer applies. Review it and approve the schedule again.",
+        "es": "Programación en pausa: el runbook “{name}” cambió, así que el consentimiento dado a su plan anterior ya no vale. Revísalo y vuelve a aprobar la programación.",
+    },
+    "schedule_paused_approvals": {
+        "en": "Schedule paused: runbook “{name}” now needs {required} approvals for its risk and the schedule has {count}.",
+        "es": "Programación en pausa: el runbook “{name}” ahora necesita {required} aprobaciones por su riesgo y la programación tiene {count}.",
+    },
+    "schedule_paused_invalid": {
+        "en": "Schedule paused: runbook “{name}” cannot run as approved: {reason}",
+        "es": "Programación en pausa: el runbook “{name}” no puede ejecutarse tal como se aprobó: {reason}",
+    },
+    "schedule_fired": {
+        "en": "Scheduled run of “{name}” ({cron}, {tz}), approved by {approvers} when the schedule was created. Running the plan…",
+        "es": "Ejecución programada de “{name}” ({cron}, {tz}), aprobada por {approvers} al crear la programación. Ejecutando el plan…",
+    },
+    "schedule_busy": {
+        "en": "Scheduled run of “{name}” skipped: another plan is active in this chat. The next one is at its usual time.",
+        "es": "Ejecución programada de “{name}” omitida: hay otro plan activo en este chat. La próxima será a su hora habitual.",
+    },
+    "schedule_created": {
+        "en": "{actor} scheduled runbook “{name}” ({cron}, {tz}); approvals {count}/{required}.",
+        "es": "{actor} programó el runbook “{name}” ({cron}, {tz}); aprobaciones {count}/{required}.",
+    },
+    "schedule_approved": {
+        "en": "{actor} approved the schedule of “{name}”; approvals {count}/{required}.",
+        "es": "{actor} aprobó la programación de “{name}”; aprobaciones {count}/{required}.",
+    },
+    "schedule_already_approved": {
+        "en": "You already approved this schedule; it needs another person.",
+        "es": "Ya aprobaste esta programación; necesita a otra persona.",
+    },
 }
 
 

@@ -302,6 +302,59 @@ audit_head = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# 0006_runbooks: saved plans with parameters, and schedules: consent given once to a runbook's
+# exact content (``runbook_hash``), fired by a conditional UPDATE on ``next_run_at``.
+runbooks = Table(
+    "runbooks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", ID, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("steps_json", Text, nullable=False),
+    Column("parameters_json", Text, nullable=False),
+    Column("triggers_json", Text, nullable=False),
+    Column("plan_hash", String(64), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_runbooks_project_name"),
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("runbook_id", ID, ForeignKey("runbooks.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", ID, nullable=False),
+    Column("chat_id", ID, ForeignKey("chats.id", ondelete="CASCADE"), nullable=False),
+    Column("cron", String(100), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("arguments_json", Text, nullable=False),
+    Column("runbook_hash", String(64), nullable=False),
+    Column("risk", String(12), nullable=False),
+    Column("approvals_required", Integer, nullable=False),
+    Column("status", String(20), nullable=False),  # active | paused | pending_approval
+    Column("paused_reason", Text, nullable=True),
+    Column("next_run_at", Float, nullable=True),
+    Column("last_run_id", ID, nullable=True),
+    Column("last_fired_at", Float, nullable=True),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_schedules_due", "status", "next_run_at"),
+)
+
+schedule_approvals = Table(
+    "schedule_approvals",
+    metadata,
+    Column("schedule_id", ID, ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True),
+    Column("principal", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("runbook_hash", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+)
+
 instances = Table(
     "instances",
     metadata,

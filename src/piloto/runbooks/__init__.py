@@ -1,0 +1,1 @@
+"""Runbooks (saved, parameterised plans) and schedules (consent given once to one)."""
