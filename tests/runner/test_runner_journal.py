@@ -17,6 +17,7 @@ from runner_support import (
     register,
     wait_run,
 )
+from tests.support.waits import eventually
 
 from piloto.audit.log import verify_chain
 from piloto.chat.stream import event_stream
@@ -115,3 +116,34 @@ async def test_pruned_events_leave_a_reset_marker_and_every_message(
     async with db.read() as conn:
         left = await read_events(conn, chat_id=chat_id, after=0)
     assert [e.type for e in left] == ["reset"] and left[0].id > top
+
+
+async def test_an_operation_disabled_mid_run_is_not_sent_again(
+    client: httpx.AsyncClient, counting: tuple[str, CountingState]
+) -> None:
+    """The run resolves an operation once; every later step's start re-checks the allowlist."""
+    url, state = counting
+    _, chat_id = await new_chat(client)
+    service = await register(client, "shop", url)
+    steps = [
+        {"service": "shop", "operation": "getItem", "arguments": {"item_id": "a", "delay": 2}},
+        {"service": "shop", "operation": "getItem", "arguments": {"item_id": "b"}},
+    ]
+    run = await propose_steps(client, chat_id, steps)
+    await confirm(client, run)
+
+    async def first_in_flight() -> bool:
+        return bool(state.snapshot()["by_path"].get("GET /items/a"))
+
+    await eventually(first_in_flight, "the first step to be in flight")
+    ok(
+        await client.patch(
+            f"/api/services/{service['id']}/operations/getItem", json={"enabled": False}
+        )
+    )
+    final = await wait_run(client, run["id"])
+    assert final["status"] == "error", final
+    assert [s["status"] for s in final["steps"]] == ["done", "error"]
+    assert "disabled" in final["steps"][1]["error"], final["steps"][1]
+    assert final["steps"][1]["attempts"] == 0  # never marked running, never sent
+    assert "GET /items/b" not in state.snapshot()["by_path"]

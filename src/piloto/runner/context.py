@@ -52,3 +52,5 @@ class RunCtx:
     settings: ProjectSettings
     watch: RunWatch
     results: dict[int, Any] = field(default_factory=dict)
+    # (service, operation) → its resolution, once per run (each step re-checks the allowlist).
+    resolved: dict[tuple[str, str], Any] = field(default_factory=dict)

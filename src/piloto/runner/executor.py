@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 
@@ -36,11 +36,12 @@ from piloto.runner.deps import RunnerDeps
 from piloto.runner.failure import _command_failed, after_failure, call_failed, command_ran
 from piloto.runner.finish import close_run, closing_text
 from piloto.runner.leases import WORKING, LeaseLost, RunCancelled
-from piloto.runner.record import end_step, note_retry, start_step
+from piloto.runner.record import NotAllowedAnyMore, end_step, note_retry, start_step
 from piloto.runner.report import clip, request_summary
 from piloto.runner.templating import TemplateError, render
 from piloto.runner.watch import RunWatch
 from piloto.services.arguments import InvalidArguments
+from piloto.services.registry import Resolved
 from piloto.store.schema import runs
 from piloto.threads import repo as threads_repo
 
@@ -101,7 +102,8 @@ async def _run_steps(ctx: RunCtx) -> Outcome:
             return Outcome("interrupted", step.idx + 1, step.error, note=note)
         token = step_id_var.set(step.id)
         try:
-            await ctx.watch.check()
+            # No read here: the step's start holds the lease, which refuses a cancelled run.
+            ctx.watch.check_local()
             await _run_step(ctx, step, total)
         except RunCancelled:
             return Outcome("cancelled")
@@ -117,16 +119,13 @@ async def _run_steps(ctx: RunCtx) -> Outcome:
 async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
     deps, run = ctx.deps, ctx.run
     started = False
+    key = (step.service, step.operation)
     try:
-        async with deps.db.read() as conn:
-            resolved = await deps.registry.resolve(
-                conn, project_id=run.project_id, service=step.service, operation=step.operation
-            )
+        # Resolved once per run and operation; each attempt's start re-checks the allowlist.
+        resolved = ctx.resolved.get(key) or await _resolve(ctx, step)
     except PilotoError as exc:
-        reason = invalid_text(exc, ctx.lang) if isinstance(exc, Invalid) else exc.message
-        why = t(ctx.lang, "not_allowed_any_more", reason=reason)
-        await end_step(ctx, step, total, None, why, summary=None, ms=None)
-        raise StepFailed(why) from None
+        await _not_allowed(ctx, step, total, exc)
+    ctx.resolved[key] = resolved
     spec, is_cmd = resolved.spec, is_command_operation(resolved.spec)
     try:
         arguments = render(
@@ -166,7 +165,16 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
                 )
                 + note
             )
-            step = await start_step(ctx, step, summary)
+            try:
+                allowed = (resolved.service.id, resolved.operation.operation)
+                step = await start_step(ctx, step, summary, allowed=allowed)
+            except NotAllowedAnyMore:
+                ctx.resolved.pop(key, None)
+                try:  # the allowlist of now says why, in the chat's language
+                    await _resolve(ctx, step)
+                    raise PilotoError("the operation changed since the plan was resolved")
+                except PilotoError as exc:
+                    await _not_allowed(ctx, step, total, exc)
             started = True
             t0 = time.perf_counter()
             try:
@@ -177,9 +185,9 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
                         operation=step.operation,
                         arguments=current,
                         idempotency_key=step.idempotency_key,
-                        # Looked up once for the first attempt; a retry, after a wait, reads
-                        # the allowlist again (an operation disabled meanwhile is not re-sent).
-                        resolved=resolved if attempt == 1 else None,
+                        # The allowlist was checked in the same transaction that marked the
+                        # step running (an operation disabled meanwhile is not sent).
+                        resolved=resolved,
                     )
                 )
             except (PilotoError, InvalidArguments) as exc:
@@ -241,6 +249,21 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
             # The time the step was in flight before it was abandoned, not an unknown "0 ms".
             await end_step(ctx, step, total, None, reason, summary=summary, ms=_ms(t0))
         raise
+
+
+async def _resolve(ctx: RunCtx, step: PlanStep) -> Resolved:
+    async with ctx.deps.db.read() as conn:
+        return await ctx.deps.registry.resolve(
+            conn, project_id=ctx.run.project_id, service=step.service, operation=step.operation
+        )
+
+
+async def _not_allowed(ctx: RunCtx, step: PlanStep, total: int, exc: PilotoError) -> NoReturn:
+    """End the step: its service or operation is not (or no longer) allowed."""
+    reason = invalid_text(exc, ctx.lang) if isinstance(exc, Invalid) else exc.message
+    why = t(ctx.lang, "not_allowed_any_more", reason=reason)
+    await end_step(ctx, step, total, None, why, summary=None, ms=None)
+    raise StepFailed(why) from None
 
 
 def _unknown_note(

@@ -68,11 +68,25 @@ _END = (
 )
 
 
-async def start_step(ctx: RunCtx, step: PlanStep, summary: str) -> PlanStep:
+_STILL_ALLOWED = (
+    "SELECT 1 FROM services s JOIN operations o ON o.service_id = s.id WHERE s.id = :service "
+    "AND o.operation_id = :operation AND s.enabled = :yes AND o.enabled = :yes"
+)
+
+
+class NotAllowedAnyMore(Exception):
+    """The step's service or operation was disabled or removed since the run resolved it."""
+
+
+async def start_step(
+    ctx: RunCtx, step: PlanStep, summary: str, *, allowed: tuple[str, str]
+) -> PlanStep:
     """Commit ``running`` (attempts + 1) BEFORE the call: a crash now leaves a trace to decide on.
 
-    The journal's ``step_started``: the lease, the step row and its ``run_delta`` in one unit of
-    work; returns the step as written (we hold the lease, so our copy is the row: no read-back).
+    The journal's ``step_started``: the lease (which also says whether a person cancelled), the
+    allowlist of now for ``allowed`` (service id, operation id), the step row and its
+    ``run_delta`` in one unit of work; returns the step as written (we hold the lease, so our
+    copy is the row: no read-back).
     """
     t = now()
     run, deps = ctx.run, ctx.deps
@@ -88,6 +102,10 @@ async def start_step(ctx: RunCtx, step: PlanStep, summary: str) -> PlanStep:
 
     def write(conn: Connection) -> None:
         hold_sync(conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, touch=t)
+        service_id, operation_id = allowed
+        check = {"service": service_id, "operation": operation_id, "yes": True}
+        if unit.one(conn, _STILL_ALLOWED, check) is None:
+            raise NotAllowedAnyMore(step.operation)
         unit.run(conn, _START, {"t": t, "summary": summary, "id": step.id})
         append_event_sync(conn, chat_id=run.chat_id, type=DELTA, data_json=data)
 

@@ -58,6 +58,13 @@ class RunWatch:
         reason = self._reason or RunCancelled
         return reason(self.run_id)
 
+    def check_local(self) -> None:
+        """Raise if the watch or a shutdown already says the run must stop (no database read)."""
+        if self.shutdown.is_set():
+            self._stop(RunnerStopping)
+        if self.stop_event.is_set():
+            raise self.error()
+
     async def check(self) -> None:
         """Read the run's status once; raise RunCancelled, LeaseLost or RunnerStopping when it must stop."""
         if self.shutdown.is_set():
