@@ -51,6 +51,19 @@ class Result:
     walls: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     drafts: int = 0
+    floor: list[float] = field(default_factory=list)
+
+
+async def floor_storm(client: httpx.AsyncClient, run_id: str, n: int, out: Result) -> None:
+    """The baseline: the same storm as authenticated reads of the run (HTTP, auth, one read)."""
+
+    async def get() -> None:
+        start = time.perf_counter()
+        resp = await client.get(f"/api/runs/{run_id}")
+        out.floor.append(time.perf_counter() - start)
+        resp.raise_for_status()
+
+    await asyncio.gather(*(get() for _ in range(n)))
 
 
 async def propose(client: httpx.AsyncClient, project_id: str, i: int) -> tuple[str, str]:
@@ -134,6 +147,7 @@ async def bench_db(
                 # 5 s), so the storm measures no TCP handshakes.
                 await asyncio.gather(*(client.get("/api/health") for _ in range(n)))
                 await storm(client, run_id, plan_hash, n, out)
+                await floor_storm(client, run_id, n, out)
                 print(f"  {kind}: storm {i + 1}/{drafts} done", file=sys.stderr, flush=True)
         except Exception:
             tail = (await asyncio.to_thread((tmp / "piloto.log").read_text))[-3000:]
@@ -146,15 +160,17 @@ def print_table(results: list[Result], n: int) -> None:
     print(f"confirm storm: {n} concurrent POST /api/runs/{{id}}/confirm per draft, right hash")
     head = f"{'db':<11}{'drafts':>6}{'confirms':>9}"
     head += f"{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}{'max ms':>9}{'storm s':>9}"
-    head += f"{'200s':>6}{'409s':>6}  one 200 per draft"
+    head += f"{'200s':>6}{'409s':>6}  one 200 per draft   floor: GET storm p50/p99 ms, p99 ratio"
     print(head)
     for r in results:
         p50, p99, mean, top = summary(r.latencies)
         ok = r.statuses[200] == r.drafts
+        f_p50, f_p99, _, _ = summary(r.floor)
         print(
             f"{r.db:<11}{r.drafts:>6}{len(r.latencies):>9}"
             f"{p50:>9.1f}{p99:>9.1f}{mean:>9.1f}{top:>9.1f}{statistics.median(r.walls):>9.2f}"
-            f"{r.statuses[200]:>6}{r.statuses[409]:>6}  {'yes' if ok else 'NO'}"
+            f"{r.statuses[200]:>6}{r.statuses[409]:>6}  {'yes' if ok else 'NO ':<17}"
+            f"   {f_p50:7.1f} /{f_p99:7.1f}   {p99 / f_p99:5.1f}x"
         )
 
 

@@ -79,29 +79,39 @@ async def confirm(
     if not principal.can("operator"):
         raise Forbidden(t(lang, "viewer_cannot_confirm"), code="viewer")
     expired = False
-    async with db.write() as conn:
-        run = await repo.get_run(conn, run_id=run_id, with_steps=False, for_update=True)
-        if run.status != "draft":
-            raise Conflict(
-                t(lang, "not_draft", status=t(lang, f"status_{run.status}")),
-                code="not_draft",
-                status=run.status,
-                run_id=run.id,
-            )
-        if plan_hash_ != run.plan_hash:
-            raise Conflict(
-                t(lang, "plan_hash_mismatch"),
-                code="plan_hash_mismatch", status=run.status, plan_hash=run.plan_hash, run_id=run.id,
-            )  # fmt: skip
-        if run.expires_at is not None and run.expires_at < now():
-            await expire_run(conn, run, lang)
-            expired = True
-        else:
-            await _approve(conn, run, principal, lang)
+    async with db.gate(f"confirm:{run_id}"):
+        # Losers learn it from a snapshot, without queueing for the writer; the conditional
+        # UPDATE in the transaction below stays the real check (other instances, races).
+        async with db.read() as conn:
+            _refuse(await repo.get_run(conn, run_id=run_id, with_steps=False), plan_hash_, lang)
+        async with db.write() as conn:
+            run = await repo.get_run(conn, run_id=run_id, with_steps=False, for_update=True)
+            _refuse(run, plan_hash_, lang)
+            if run.expires_at is not None and run.expires_at < now():
+                await expire_run(conn, run, lang)
+                expired = True
+            else:
+                await _approve(conn, run, principal, lang)
     if expired:
         raise Conflict(t(lang, "expired"), code="expired", status="expired", run_id=run_id)
     async with db.read() as conn:
         return await repo.get_run(conn, run_id=run_id)
+
+
+def _refuse(run: PlanRun, plan_hash_: str, lang: str) -> None:
+    """409 unless ``run`` is a draft with exactly this hash."""
+    if run.status != "draft":
+        raise Conflict(
+            t(lang, "not_draft", status=t(lang, f"status_{run.status}")),
+            code="not_draft",
+            status=run.status,
+            run_id=run.id,
+        )
+    if plan_hash_ != run.plan_hash:
+        raise Conflict(
+            t(lang, "plan_hash_mismatch"),
+            code="plan_hash_mismatch", status=run.status, plan_hash=run.plan_hash, run_id=run.id,
+        )  # fmt: skip
 
 
 async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> None:

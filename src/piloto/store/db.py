@@ -50,6 +50,7 @@ class Database:
         self._write_lock = asyncio.Lock()
         self.bus = EventBus()
         self._writer: SqliteWriter | None = None
+        self._gates: dict[str, tuple[asyncio.Lock, int]] = {}
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine.sync_engine)
             self._writer = SqliteWriter(_sync_url(aurl), _configure_sqlite)
@@ -101,6 +102,25 @@ class Database:
         self.bus.publish(chats)
         for fn in callbacks:
             fn()
+
+    @asynccontextmanager
+    async def gate(self, key: str) -> AsyncIterator[None]:
+        """In this process, one holder of ``key`` at a time (a queue per key, not per writer).
+
+        Decisions on one record (200 confirms of one draft) wait here, not in the writer's
+        queue: each then reads a snapshot, and only one that can still win asks to write.
+        """
+        lock, users = self._gates.get(key) or (asyncio.Lock(), 0)
+        self._gates[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._gates[key]
+            if users == 1:
+                del self._gates[key]
+            else:
+                self._gates[key] = (lock, users - 1)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
