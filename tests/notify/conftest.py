@@ -1,4 +1,4 @@
-"""A real webhook receiver on loopback: answers 200, 500-then-200, or never, per path."""
+"""A real webhook receiver on loopback: answers 200, 500-then-200, always 500, or never."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _app(hook: Hook) -> FastAPI:
         body = await request.json()
         if mode == "hang":
             await asyncio.Event().wait()  # never answers; the notifier's timeout must act
-        ok = mode == "ok" or (mode == "flaky" and hook.attempts[path] > 1)
+        ok = mode == "ok" or (mode == "flaky" and hook.attempts[path] > 1)  # "down": never
         hook.received.append({"path": path, "body": body, "ok": ok})
         return JSONResponse({"ok": ok}, status_code=200 if ok else 500)
 
@@ -74,7 +74,7 @@ def hook() -> Iterator[Hook]:
 def hook_paths(request: pytest.FixtureRequest) -> dict[str, str]:
     """This test's own paths on the receiver, by mode."""
     key = request.node.name.replace("[", "-").replace("]", "")
-    return {mode: f"/{mode}/{key}" for mode in ("ok", "flaky", "hang")}
+    return {mode: f"/{mode}/{key}" for mode in ("ok", "flaky", "hang", "down")}
 
 
 @pytest.fixture

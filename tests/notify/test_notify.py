@@ -174,3 +174,21 @@ async def test_a_run_that_ends_is_told(
 
         await eventually(lambda: "run.done" in events(), "run.done delivered")
         assert sorted(events()) == ["plan.awaiting_approval", "run.done"]
+
+
+@pytest.mark.parametrize("notify_urls", ["down"], indirect=True)
+async def test_a_receiver_that_stays_down_ends_failed_after_the_last_try(
+    settings: Settings, hook: Hook, hook_paths: dict[str, str], shared_toolbox: str
+) -> None:
+    async with open_app(settings.model_copy(update={"notify_max_attempts": 3})) as client:
+        world = await make_world(client, shared_toolbox)
+        await world.send("/cmd box uname -a")
+
+        async def failed() -> list[dict[str, Any]]:
+            return await _deliveries(client, status="failed")
+
+        rows = await eventually(failed, "the delivery marked failed")
+        assert rows[0]["attempts"] == 3 and rows[0]["last_error"] == "HTTP 500"
+        assert hook.attempts[hook_paths["down"]] == 3  # and not one more
+        counts = (await client.get("/api/notifications")).json()["counts"]
+        assert counts == {"failed": 1}

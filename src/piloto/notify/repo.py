@@ -204,6 +204,15 @@ async def list_deliveries(
     return [dict(r._mapping) for r in (await conn.execute(q)).all()]
 
 
+async def prune(conn: AsyncConnection, *, before: float) -> int:
+    """Forget deliveries sent before ``before``, and notifications left with none."""
+    d, n = notification_deliveries, notifications
+    res = await conn.execute(delete(d).where(d.c.status == "sent", d.c.sent_at < before))
+    remaining = select(d.c.id).where(d.c.notification_id == n.c.id).exists()
+    await conn.execute(delete(n).where(n.c.expanded.is_(True), n.c.created_at < before, ~remaining))
+    return int(res.rowcount or 0)
+
+
 async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
     """How many deliveries are pending, sent and failed."""
     d = notification_deliveries

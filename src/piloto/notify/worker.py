@@ -21,6 +21,9 @@ from piloto.store.ids import now
 
 log = logging.getLogger("piloto.notify")
 ERROR_MAX = 300
+# Sent deliveries are kept a week for admins to look at, then forgotten (failed ones stay).
+KEEP_SENT_S = 7 * 24 * 3600.0
+PRUNE_EVERY_S = 600.0
 
 
 def chat_link(base_url: str, project_id: str | None, chat_id: str | None) -> str | None:
@@ -62,7 +65,12 @@ class Notifier:
         self.poll_s = poll_s
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        # Tasks waiting on a receiver: the only ones stop() cancels. A task is never cancelled
+        # inside a database transaction (on PostgreSQL that leaks a connection mid-write).
+        self._in_http: set[asyncio.Task[object]] = set()
+        self._stopping = False
         self._wake = db.bus.subscribe(repo.WAKE_KEY)
+        self._pruned_at = 0.0
 
     async def start(self) -> None:
         """Start the loop (a first pass delivers what an earlier process left)."""
@@ -70,16 +78,18 @@ class Notifier:
 
     async def stop(self) -> None:
         """Stop the loop; attempts in flight are abandoned and retried by the next claim."""
-        self.db.bus.unsubscribe(repo.WAKE_KEY, self._wake)
-        tasks = [t for t in (self._task, *self._sending) if t is not None]
-        for task in tasks:
+        self._stopping = True
+        self._wake.set()
+        for task in list(self._in_http):
             task.cancel()
+        tasks = [t for t in (self._task, *self._sending) if t is not None]
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.db.bus.unsubscribe(repo.WAKE_KEY, self._wake)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.pass_once()
             except Exception:
@@ -102,9 +112,15 @@ class Notifier:
             async with self.db.write() as conn:
                 await repo.expand(conn, notification_id=item.id, urls=urls)
         at = now()
+        if at - self._pruned_at > PRUNE_EVERY_S:
+            self._pruned_at = at
+            async with self.db.write() as conn:
+                await repo.prune(conn, before=at - KEEP_SENT_S)
         async with self.db.read() as conn:
             due = await repo.due(conn, at=at)
         for delivery in due:
+            if self._stopping:
+                return
             async with self.db.write() as conn:
                 # Past the attempt's own timeout: a crashed instance's claim comes due again.
                 claimed = await repo.claim(
@@ -131,15 +147,22 @@ class Notifier:
 
     async def _send(self, d: repo.Delivery) -> None:
         error: str | None = None
+        current = asyncio.current_task()
+        assert current is not None
+        self._in_http.add(current)
         try:
             resp = await self.client.post(d.url, json=self.payload(d), timeout=self.timeout_s)
             if resp.status_code >= 300:
                 error = f"HTTP {resp.status_code}"
+        except asyncio.CancelledError:
+            return  # shutting down: the claim comes due again for the next process
         except httpx.TimeoutException:
             error = f"no answer within {self.timeout_s:g} s"
         except Exception as exc:
             # The exception text may hold the URL, whose path is often the webhook's secret.
             error = self.redact.text(exc.__class__.__name__ + ": " + str(exc)).replace(d.url, "…")
+        finally:
+            self._in_http.discard(current)
         attempts = d.attempts + 1
         if error is None:
             status, next_at = "sent", None
