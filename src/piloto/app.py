@@ -19,6 +19,8 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from piloto import __version__
+from piloto.alerts.router import router as alerts_router
+from piloto.alerts.service import AlertTurns
 from piloto.audit.router import router as audit_router
 from piloto.auth.metrics import check_metrics_access
 from piloto.auth.router import router as auth_router
@@ -130,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
         audit_router,
         runbooks_router,
         notify_router,
+        alerts_router,
     ):
         app.include_router(router)
 
@@ -206,6 +209,10 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     if model is not None:
         stack.push_async_callback(model.aclose)
     app.state.chat = ChatDeps(db=db, registry=registry, settings=settings, model=model)
+    # Alerts' investigations run beside the webhook's answer (alerts/service.py).
+    alert_turns = AlertTurns(app.state.chat)
+    app.state.alert_turns = alert_turns
+    stack.push_async_callback(alert_turns.aclose)
     # The copilot loop: a run's end goes back to the model (registered before the runner, so
     # it is closed after it and no follow-up is scheduled on a closed scheduler).
     followups = FollowUps(app.state.chat)

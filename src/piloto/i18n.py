@@ -439,6 +439,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You already approved this schedule; it needs another person.",
         "es": "Ya aprobaste esta programación; necesita a otra persona.",
     },
+    # Alerts in (alerts/): the words around an alert posted in its group's chat.
+    "alert_firing": {
+        "en": "**Alert firing** (from Alertmanager; shown as received):",
+        "es": "**Alerta activa** (de Alertmanager; tal como llegó):",
+    },
+    "alert_resolved": {
+        "en": "**Alert resolved** (from Alertmanager; shown as received):",
+        "es": "**Alerta resuelta** (de Alertmanager; tal como llegó):",
+    },
+    "alert_question": {
+        "en": "This alert just fired. Investigate what is wrong with read-only steps first, then propose a fix for a person to approve.",
+        "es": "Esta alerta acaba de activarse. Investiga qué falla, primero con pasos de solo lectura, y luego propón una solución para que una persona la apruebe.",
+    },
 }
 
 

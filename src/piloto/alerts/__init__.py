@@ -1,0 +1,1 @@
+"""Alerts in: Prometheus Alertmanager's webhook opens (or updates) one chat per alert group."""
