@@ -248,6 +248,14 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     await notifier.start()
     stack.push_async_callback(notifier.stop)
     app.state.notifier = notifier
+    if settings.scheduler_poll_s > 0:
+        # Schedules fire runs under consent given once (runbooks/scheduler.py).
+        from piloto.runbooks.scheduler import Scheduler
+
+        scheduler = Scheduler(db, registry, settings)
+        await scheduler.start()
+        stack.push_async_callback(scheduler.stop)
+        app.state.scheduler = scheduler
     maintenance = asyncio.create_task(_maintenance(db, registry, settings))
     stack.callback(maintenance.cancel)
 

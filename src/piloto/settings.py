@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     runner: bool = True
     runner_concurrency: int = 4
     lease_s: float = 30.0
+    # Seconds between scans for due schedules (runbooks); 0 turns the scheduler off.
+    scheduler_poll_s: float = 15.0
     heartbeat_s: float = 10.0
     retry_base_s: float = 1.0
 

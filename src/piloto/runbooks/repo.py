@@ -195,6 +195,29 @@ async def add_schedule_approval(
     return True
 
 
+async def delete_schedule_approval(
+    conn: AsyncConnection, *, schedule_id: str, principal: str
+) -> None:
+    """Forget one person's approval (before they approve a new content)."""
+    await conn.execute(
+        delete(schedule_approvals).where(
+            schedule_approvals.c.schedule_id == schedule_id,
+            schedule_approvals.c.principal == principal,
+        )
+    )
+
+
+async def approvers(conn: AsyncConnection, *, schedule_id: str, runbook_hash_: str) -> list[Any]:
+    """(principal, name) of those who approved this runbook hash for the schedule."""
+    rows = await conn.execute(
+        select(schedule_approvals.c.principal, schedule_approvals.c.name).where(
+            schedule_approvals.c.schedule_id == schedule_id,
+            schedule_approvals.c.runbook_hash == runbook_hash_,
+        )
+    )
+    return list(rows)
+
+
 async def list_schedules(
     conn: AsyncConnection, *, project_id: str | None = None, runbook_id: str | None = None
 ) -> list[Schedule]:
