@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from piloto.chat import calls as calls_repo
 from piloto.chat.history import DATA_MARK, build_messages
-from piloto.chat.prompt import SYSTEM_PROMPT, CatalogueEntry, render_catalogue, tool_prompt
+from piloto.chat.prompt import (
+    SYSTEM_PROMPT,
+    CatalogueEntry,
+    render_catalogue,
+    render_runbooks,
+    tool_prompt,
+)
 from piloto.chat.toolcall import MCP_REQUEST_TOOL
 from piloto.plans import repo as plans_repo
 from piloto.plans.models import PlanRun
@@ -15,6 +23,7 @@ from piloto.projects.repo import get_project
 from piloto.services import repo as services_repo
 from piloto.settings import Settings
 from piloto.store.db import Database
+from piloto.store.schema import runbooks as runbooks_table
 from piloto.threads import repo
 
 CATALOGUE_SHARE = 0.4
@@ -63,6 +72,15 @@ async def turn_context(
     async with db.read() as conn:
         project = await get_project(conn, project_id=project_id)
         chat = await repo.get_chat(conn, chat_id=chat_id)
+        # The runbooks people saved in this project: the model may propose one's steps.
+        saved = await conn.execute(
+            select(runbooks_table)
+            .where(runbooks_table.c.project_id == project_id)
+            .order_by(runbooks_table.c.name)
+        )
+        listed = render_runbooks(list(saved))
+        if listed:
+            catalogue += "\n\n" + listed
         history = await repo.recent_messages(conn, chat_id=chat_id, limit=HISTORY_LIMIT)
         calls = await calls_repo.plan_calls_of(conn, chat_id=chat_id)
         wanted = {m.run_id for m in history if m.run_id in calls}

@@ -6,12 +6,20 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from piloto.chat.history import CHARS_PER_TOKEN, DATA_MARK
 from piloto.chat.toolcall import MCP_REQUEST_TOOL
 from piloto.services.records import Operation, Service
 
-__all__ = ["DATA_MARK", "SYSTEM_PROMPT", "CatalogueEntry", "render_catalogue", "tool_prompt"]
+__all__ = [
+    "DATA_MARK",
+    "SYSTEM_PROMPT",
+    "CatalogueEntry",
+    "render_catalogue",
+    "render_runbooks",
+    "tool_prompt",
+]
 SERVICE_TEXT_CHARS = 120
 # Text a service wrote about itself is fenced in these and never contains them.
 _OPEN, _CLOSE = "«", "»"
@@ -33,6 +41,10 @@ Answer in {language}."""
 class CatalogueEntry:
     service: Service
     operation: Operation
+
+
+# Runbooks listed to the model at most (people write them; the catalogue keeps its budget).
+RUNBOOKS_SHOWN = 20
 
 
 def _words(text: str) -> set[str]:
@@ -101,4 +113,25 @@ def tool_prompt() -> str:
         f'[{{"service": "...", "operation": "...", "arguments": {{}}}}]}}}}</tool_call>\n'
         f"{fn['description']}\nThe arguments' JSON schema: "
         + json.dumps(fn["parameters"], separators=(",", ":"))
+    )
+
+
+def render_runbooks(rows: Sequence[Any]) -> str:
+    """The project's runbooks (saved plans people wrote), for the model to propose one's steps."""
+    if not rows:
+        return ""
+    lines = []
+    for r in rows[:RUNBOOKS_SHOWN]:
+        steps = json.loads(r.steps_json)
+        shown = "; ".join(
+            f"{s['service']} · {s['operation']} {json.dumps(s.get('arguments') or {}, ensure_ascii=False)}"
+            for s in steps
+        )
+        names = ", ".join(json.loads(r.parameters_json)) or "none"
+        lines.append(
+            f"- {service_text(r.name)} {service_text(r.summary)} — params: {names} — steps: {service_text(shown)}"
+        )
+    return (
+        "Runbooks of this project (saved plans; to use one, propose its steps with each "
+        "{{param}} replaced by a plain word):\n" + "\n".join(lines)
     )
