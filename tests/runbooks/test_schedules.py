@@ -162,3 +162,61 @@ async def test_two_instances_fire_a_due_schedule_once(
         at = sched["next_run_at"] + 120
         results = await asyncio.gather(*(fire(c, at) for c in (a, b, a, b)))
         assert sum(len(r) for r in results) == 1
+
+
+async def test_a_runbook_changed_after_a_firing_stops_the_next_one(world: World) -> None:
+    runbook = (await create(world, disk_runbook(world))).json()
+    sched = (await schedule(world, runbook["id"], cron="* * * * *")).json()
+    [first] = await fire(world.client, sched["next_run_at"])
+    await world.client.post(f"/api/runs/{first}/cancel")
+    resp = await world.client.patch(f"/api/runbooks/{runbook['id']}", json={"summary": "other"})
+    assert resp.status_code == 200
+    assert await fire(world.client, sched["next_run_at"] + 3600) == []
+    after = await get(world, f"/api/schedules/{sched['id']}")
+    assert after["status"] == "paused" and after["last_run"]["id"] == first
+
+
+async def test_approvals_raised_after_scheduling_leave_the_firing_to_people(world: World) -> None:
+    body = disk_runbook(world, name="clean")
+    body["steps"][0]["arguments"] = {"cmd": "rm -f ./scratch-{{path}}"}
+    runbook = (await create(world, body)).json()
+    sched = (await schedule(world, runbook["id"])).json()
+    assert sched["status"] == "active"
+    resp = await world.client.patch(
+        f"/api/projects/{world.project_id}",
+        json={"settings": {"required_approvals": {"destructive": 2}}},
+    )
+    assert resp.status_code == 200
+    [run_id] = await fire(world.client, sched["next_run_at"])
+    assert (await get(world, f"/api/runs/{run_id}"))["status"] == "draft"
+    after = await get(world, f"/api/schedules/{sched['id']}")
+    assert after["status"] == "paused" and "2 approvals" in after["paused_reason"]
+
+
+async def test_a_firing_never_queues_beside_an_active_run(world: World) -> None:
+    runbook = (await create(world, disk_runbook(world))).json()
+    sched = (await schedule(world, runbook["id"])).json()
+    busy = (await world.send("/cmd box uname -a")).json()["run"]
+    resp = await world.client.post(
+        f"/api/runs/{busy['id']}/confirm", json={"plan_hash": busy["plan_hash"]}
+    )
+    assert resp.status_code == 200
+    [run_id] = await fire(world.client, sched["next_run_at"])
+    assert (await get(world, f"/api/runs/{run_id}"))["status"] == "draft"
+    assert (await world.state())["active_run_id"] == busy["id"]
+
+
+async def test_a_schedule_cannot_post_into_another_projects_chat(world: World) -> None:
+    runbook = (await create(world, disk_runbook(world))).json()
+    other = (await world.client.post("/api/projects", json={"name": "Other"})).json()
+    chat = (
+        await world.client.post("/api/chats", json={"project_id": other["id"], "title": "x"})
+    ).json()
+    resp = await world.client.post(
+        "/api/schedules", json={"runbook_id": runbook["id"], "chat_id": chat["id"], "cron": YEARLY}
+    )
+    assert resp.status_code == 422
+    resp = await world.client.post(
+        f"/api/runbooks/{runbook['id']}/start", json={"chat_id": chat["id"]}
+    )
+    assert resp.status_code == 422
