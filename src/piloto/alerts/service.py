@@ -193,9 +193,14 @@ class AlertTurns:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def aclose(self) -> None:
-        """Cancel what is still running."""
+    async def aclose(self, grace_s: float = 5.0) -> None:
+        """Let running investigations finish for ``grace_s``, then cancel the rest."""
+        # A turn cancelled inside a database write can leave a PostgreSQL connection
+        # mid-transaction; most turns end well within the grace period, so few are cut.
         tasks = list(self._tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        tasks = [task for task in tasks if not task.done()]
         for task in tasks:
             task.cancel()
         for task in tasks:
