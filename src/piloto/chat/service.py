@@ -42,10 +42,10 @@ async def send(deps: ChatDeps, *, chat_id: str, text: str, principal: Principal)
         user_msg = await repo.append_message(
             conn, chat_id=chat_id, role="user", content=text, meta={"by": principal.name}
         )
+        # Read in the writer's transaction: as fresh as a later snapshot, one transaction less.
+        state = await plans_repo.get_chat_state(conn, chat_id=chat_id)
     lang = chat.language or deps.settings.language
     result = TurnResult(user_msg)
-    async with deps.db.read() as conn:
-        state = await plans_repo.get_chat_state(conn, chat_id=chat_id)
     intent = Intent.OTHER if is_direct(text) else detect_intent(text)
 
     if intent in (Intent.CONFIRM, Intent.CANCEL, Intent.AMBIGUOUS):
