@@ -14,6 +14,7 @@ from piloto.runbooks.scheduler import fire_due
 from tests.conftest import make_token
 from tests.runbooks.conftest import CMD, bearer, create, disk_runbook
 from tests.support.instances import instance
+from tests.support.waits import eventually
 from tests.support.world import World, make_world
 
 # Both instances decrypt the toolbox credentials with the same key.
@@ -220,3 +221,23 @@ async def test_a_schedule_cannot_post_into_another_projects_chat(world: World) -
         f"/api/runbooks/{runbook['id']}/start", json={"chat_id": chat["id"]}
     )
     assert resp.status_code == 422
+
+
+async def test_a_scheduled_run_executes_on_the_runner_and_is_audited(
+    database_url: str, tmp_path: Path, shared_toolbox: str
+) -> None:
+    async with instance(database_url, tmp_path / "a", runner=True, scheduler_poll_s=0) as a:
+        world = await make_world(a, shared_toolbox)
+        runbook = (await create(world, disk_runbook(world))).json()
+        sched = (await schedule(world, runbook["id"])).json()
+        [run_id] = await fire(a, sched["next_run_at"])
+
+        async def finished() -> str | None:
+            status = str((await get(world, f"/api/runs/{run_id}"))["status"])
+            return status if status not in ("queued", "running") else None
+
+        assert await eventually(finished, "the scheduled run ends") == "done"
+        audit = (await a.get("/api/audit", params={"run_id": run_id})).json()
+        entries = audit if isinstance(audit, list) else audit.get("entries", audit.get("items", []))
+        confirms = [e for e in entries if e["action"] == "confirm"]
+        assert confirms and confirms[0]["actor"] == f"schedule:{sched['id']}"
