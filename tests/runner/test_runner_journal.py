@@ -13,16 +13,22 @@ from runner_support import (
     messages,
     new_chat,
     ok,
+    open_app,
     propose_steps,
     register,
     wait_run,
 )
+from sqlalchemy import insert
 from tests.support.waits import eventually
 
 from piloto.audit.log import verify_chain
 from piloto.chat.stream import event_stream
 from piloto.runner.prune import prune_events
+from piloto.runner.recovery import recover_stale_runs
+from piloto.settings import Settings
 from piloto.store.eventlog import last_event_id, read_events
+from piloto.store.ids import new_id, now
+from piloto.store.schema import runs, steps
 
 
 def gets(n: int) -> list[dict[str, Any]]:
@@ -147,3 +153,36 @@ async def test_an_operation_disabled_mid_run_is_not_sent_again(
     assert "disabled" in final["steps"][1]["error"], final["steps"][1]
     assert final["steps"][1]["attempts"] == 0  # never marked running, never sent
     assert "GET /items/b" not in state.snapshot()["by_path"]
+
+
+async def test_a_takeover_tells_clients_the_step_it_interrupted(
+    settings: Settings, counting: tuple[str, CountingState]
+) -> None:
+    """Recovery's end of a run is a delta too: it carries the step as recovery left it."""
+    url, _ = counting
+    async with open_app(settings.model_copy(update={"runner": False})) as client:
+        project_id, chat_id = await new_chat(client)
+        await register(client, "shop", url)
+        db, registry = client.app.state.db, client.app.state.registry  # type: ignore[attr-defined]
+        t, run_id, step_id = now(), new_id(), new_id()
+        async with db.write() as conn:
+            await conn.execute(insert(runs).values(
+                id=run_id, chat_id=chat_id, project_id=project_id, status="running",
+                summary="stale", plan_json="{}", plan_hash="0" * 64, proposed_by="test",
+                approved_by_policy=False, lease_owner="dead:1:00", lease_expires_at=t - 60,
+                created_at=t, updated_at=t, started_at=t,
+            ))  # fmt: skip
+            await conn.execute(insert(steps).values(
+                id=step_id, run_id=run_id, idx=0, service="shop", operation="createOrder",
+                arguments_json='{"item": "pen"}', risk="write", status="running", attempts=1,
+                idempotency_key=f"{run_id}:{step_id}",
+            ))  # fmt: skip
+            before = await last_event_id(conn, chat_id=chat_id)
+        assert await recover_stale_runs(db, registry, owner="test:2:00", lease_s=30) == []
+        async with db.read() as conn:
+            evs = await read_events(conn, chat_id=chat_id, after=before)
+        delta = next(e.data for e in evs if e.type == "run_delta")
+        assert delta["status"] == "interrupted"
+        assert delta["step"]["id"] == step_id and delta["step"]["status"] == "interrupted"
+        final = ok(await client.get(f"/api/runs/{run_id}"))
+        assert final["steps"][0] == delta["step"]

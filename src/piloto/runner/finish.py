@@ -49,12 +49,14 @@ async def close_run(
     error: str | None = None,
     audit_summary: str | None = None,
     step: PlanStep | None = None,
+    changed: PlanStep | None = None,
 ) -> None:
     """Move ``run`` to ``to`` (conditionally on ``owner``'s lease) and record it everywhere:
     the ``run_finished`` of the journal, one transaction, its event a ``run_delta``.
 
     An interrupted run keeps its place as the chat's active run: it waits for a person to
-    retry, skip or abort the step whose outcome is unknown.
+    retry, skip or abort the step whose outcome is unknown. ``changed``: a step the caller
+    ended in this transaction (besides ``step``), for the event to carry.
     """
     interrupted = to == "interrupted"
     t = now()
@@ -68,7 +70,7 @@ async def close_run(
         where=runs.c.lease_owner == owner if owner is not None else None, **values,
     )  # fmt: skip
     await emit_delta(
-        conn, run, status=to, updated_at=t, step=step, end=True,
+        conn, run, status=to, updated_at=t, step=step or changed, end=True,
         finished_at=values.get("finished_at"), error=error,
     )  # fmt: skip
     if not interrupted:

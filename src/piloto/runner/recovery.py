@@ -24,6 +24,7 @@ from piloto.plans.validate import command_limits, command_of, is_command_operati
 from piloto.policy import check_command
 from piloto.projects.repo import get_project
 from piloto.runner.finish import close_run, closing_text
+from piloto.runner.journal import with_step
 from piloto.runner.leases import WORKING
 from piloto.runner.templating import TemplateError, render
 from piloto.services.registry import ServiceRegistry
@@ -132,18 +133,19 @@ async def take_over(
             "plan_hash": run.plan_hash,
         }
         if run.status == "cancelling":
+            ended = None
             if in_flight is not None:
-                await repo.update_step(
-                    conn,
-                    step_id=in_flight.id,
-                    expect="running",
-                    status="error",
-                    error=f"cancelled; {UNKNOWN_OUTCOME}",
-                    finished_at=now(),
-                )
+                values = {
+                    "status": "error", "error": f"cancelled; {UNKNOWN_OUTCOME}",
+                    "finished_at": now(),
+                }  # fmt: skip
+                await repo.update_step(conn, step_id=in_flight.id, expect="running", **values)
+                # The run's end event carries the step as it is now (clients apply deltas).
+                ended = in_flight.model_copy(update=values)
+                with_step(run, ended)
             await close_run(
                 conn, run=run, frm="cancelling", to="cancelled", actor=actor, owner=owner,
-                audit_summary="taken over while cancelling",
+                audit_summary="taken over while cancelling", changed=ended,
                 text=closing_text(lang, run, "cancelled", step_n=None, error=None),
             )  # fmt: skip
             outcome: TakeOver = "cancelled"
@@ -173,14 +175,10 @@ async def take_over(
             )  # fmt: skip
             outcome = "resume"
         else:
-            await repo.update_step(
-                conn,
-                step_id=in_flight.id,
-                expect="running",
-                status="interrupted",
-                error=UNKNOWN_OUTCOME,
-                finished_at=now(),
-            )
+            values = {"status": "interrupted", "error": UNKNOWN_OUTCOME, "finished_at": now()}
+            await repo.update_step(conn, step_id=in_flight.id, expect="running", **values)
+            in_flight = in_flight.model_copy(update=values)
+            with_step(run, in_flight)
             await close_run(
                 conn, run=run, frm="running", to="interrupted", actor=actor, owner=owner,
                 step=in_flight,

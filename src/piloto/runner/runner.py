@@ -23,6 +23,7 @@ from piloto.plans import repo
 from piloto.runner.deps import RunnerDeps
 from piloto.runner.executor import execute_run
 from piloto.runner.finish import close_run, closing_text
+from piloto.runner.journal import with_step
 from piloto.runner.leases import (
     WORKING,
     LeaseLost,
@@ -283,16 +284,13 @@ class Runner:
             run = await repo.get_run(conn, run_id=run_id)
             if run.lease_owner != self.instance_id or run.status not in WORKING:
                 return
+            ended = None
             for step in run.steps:
                 if step.status == "running":
-                    await repo.update_step(
-                        conn,
-                        step_id=step.id,
-                        expect="running",
-                        status="error",
-                        error=message,
-                        finished_at=now(),
-                    )
+                    values = {"status": "error", "error": message, "finished_at": now()}
+                    await repo.update_step(conn, step_id=step.id, expect="running", **values)
+                    ended = step.model_copy(update=values)
+                    with_step(run, ended)
             chat = await threads_repo.get_chat(conn, chat_id=run.chat_id)
             n = next(
                 (s.idx + 1 for s in run.steps if s.status not in ("done", "skipped")),
@@ -301,7 +299,7 @@ class Runner:
             lang = chat.language or self.settings.language
             await close_run(
                 conn, run=run, to="error", actor=self.deps.actor, owner=self.instance_id,
-                error=message, audit_summary=message,
+                error=message, audit_summary=message, changed=ended,
                 text=closing_text(lang, run, "error", step_n=n, error=message),
             )  # fmt: skip
         RUNS_FINISHED.labels("error").inc()
