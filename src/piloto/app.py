@@ -45,6 +45,7 @@ from piloto.plans.router import router as runs_router
 from piloto.plans.service import expire_drafts
 from piloto.projects.router import router as projects_router
 from piloto.runbooks.router import router as runbooks_router
+from piloto.runbooks.service import plan_for_chat
 from piloto.services.netguard import NetPolicy, guarded_client
 from piloto.services.registry import ServiceRegistry
 from piloto.services.router import router as services_router
@@ -208,7 +209,9 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     model = build_model(settings)
     if model is not None:
         stack.push_async_callback(model.aclose)
-    app.state.chat = ChatDeps(db=db, registry=registry, settings=settings, model=model)
+    app.state.chat = ChatDeps(
+        db=db, registry=registry, settings=settings, model=model, plan_runbook=plan_for_chat
+    )
     # Alerts' investigations run beside the webhook's answer (alerts/service.py).
     alert_turns = AlertTurns(app.state.chat)
     app.state.alert_turns = alert_turns

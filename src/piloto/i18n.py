@@ -54,8 +54,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "No hay un modelo configurado, así que Piloto está en modo directo. Usa `/cmd SERVICIO COMANDO` o `/call SERVICIO OPERACIÓN {{json}}`; `/help` los muestra.",
     },
     "help": {
-        "en": "Commands:\n- `/cmd SERVICE COMMAND` — propose running a shell command on a toolbox (e.g. `/cmd demo uname -a`)\n- `/call SERVICE OPERATION {{json}}` — propose one call (e.g. `/call demo system_info {{}}`)\n- `/help` — this list\n\nEvery plan waits for your confirmation.",
-        "es": "Comandos:\n- `/cmd SERVICIO COMANDO` — propone ejecutar un comando en un toolbox (p. ej. `/cmd demo uname -a`)\n- `/call SERVICIO OPERACIÓN {{json}}` — propone una llamada (p. ej. `/call demo system_info {{}}`)\n- `/help` — esta lista\n\nCada plan espera tu confirmación.",
+        "en": "Commands:\n- `/cmd SERVICE COMMAND` — propose running a shell command on a toolbox (e.g. `/cmd demo uname -a`)\n- `/call SERVICE OPERATION {{json}}` — propose one call (e.g. `/call demo system_info {{}}`)\n- `/run RUNBOOK key=value …` — propose a saved runbook (e.g. `/run disk-usage path=/var/log`; quote names with spaces)\n- `/help` — this list\n\nEvery plan waits for your confirmation.",
+        "es": "Comandos:\n- `/cmd SERVICIO COMANDO` — propone ejecutar un comando en un toolbox (p. ej. `/cmd demo uname -a`)\n- `/call SERVICIO OPERACIÓN {{json}}` — propone una llamada (p. ej. `/call demo system_info {{}}`)\n- `/run RUNBOOK clave=valor …` — propone un runbook guardado (p. ej. `/run disk-usage path=/var/log`; entrecomilla los nombres con espacios)\n- `/help` — esta lista\n\nCada plan espera tu confirmación.",
     },
     "invalid_plan": {
         "en": "I could not propose that plan: {reason}",
@@ -398,6 +398,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "runbook_run_usage": {
         "en": "Usage: /run NAME key=value …",
         "es": "Uso: /run NOMBRE clave=valor …",
+    },
+    "runbook_argument_twice": {
+        "en": "The parameter {name} is given twice; give it once.",
+        "es": "El parámetro {name} aparece dos veces; dalo una sola vez.",
+    },
+    "runbook_none_in_project": {
+        "en": "This project has no runbooks yet: save one from a finished run (“Save as runbook”).",
+        "es": "Este proyecto aún no tiene runbooks: guarda uno desde una ejecución terminada («Guardar como runbook»).",
+    },
+    "runbooks_unavailable": {
+        "en": "Runbooks are not available here.",
+        "es": "Los runbooks no están disponibles aquí.",
     },
     "schedule_invalid_cron": {
         "en": "“{cron}” is not a five-field cron expression (minute hour day-of-month month day-of-week): {reason}",

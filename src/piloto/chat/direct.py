@@ -1,11 +1,12 @@
-"""Direct mode: ``/cmd`` and ``/call`` propose plans without any model; ``/help`` lists them."""
+"""Direct mode: ``/cmd``, ``/call`` and ``/run`` propose plans without any model; ``/help``
+lists them."""
 
 from __future__ import annotations
 
 import json
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,13 +25,53 @@ class DirectError(ValueError):
     """A direct command that cannot become a plan; the message is for the person."""
 
 
+class RunbookPlanner(Protocol):
+    """Turns ``/run NAME key=value …`` into a runbook's filled plan (``runbooks`` sits above chat,
+    so the app hands its function down); raises DirectError with the reason it cannot."""
+
+    async def __call__(
+        self,
+        conn: AsyncConnection,
+        *,
+        project_id: str,
+        name: str,
+        arguments: dict[str, str],
+        lang: str,
+    ) -> DirectPlan: ...
+
+
+def parse_run(rest: str, lang: str) -> tuple[str, dict[str, str]]:
+    """The runbook name and ``key=value`` arguments of ``/run``, quoted as in a shell."""
+    try:
+        words = shlex.split(rest)
+    except ValueError as exc:  # an unclosed quote
+        raise DirectError(t(lang, "runbook_run_usage")) from exc
+    if not words:
+        raise DirectError(t(lang, "runbook_run_usage"))
+    arguments: dict[str, str] = {}
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise DirectError(t(lang, "runbook_run_usage"))
+        if key in arguments:
+            # Which one a person meant is a guess; a plan is never built on a guess.
+            raise DirectError(t(lang, "runbook_argument_twice", name=key[:64]))
+        arguments[key] = value
+    return words[0], arguments
+
+
 def is_direct(text: str) -> bool:
     """Whether a message is a slash command."""
     return text.lstrip().startswith("/")
 
 
 async def parse_direct(
-    conn: AsyncConnection, *, project_id: str, text: str, lang: str = "en"
+    conn: AsyncConnection,
+    *,
+    project_id: str,
+    text: str,
+    lang: str = "en",
+    runbooks: RunbookPlanner | None = None,
 ) -> DirectPlan | None:
     """The plan a slash command asks for; None for ``/help``. Errors are in ``lang``."""
     stripped = text.strip()
@@ -39,6 +80,13 @@ async def parse_direct(
     rest = rest.strip()
     if head == "/help":
         return None
+    if head == "/run":
+        name, arguments = parse_run(rest, lang)
+        if runbooks is None:
+            raise DirectError(t(lang, "runbooks_unavailable"))
+        return await runbooks(
+            conn, project_id=project_id, name=name, arguments=arguments, lang=lang
+        )
     if head == "/cmd":
         service, _, command = rest.partition(" ")
         command = command.strip()

@@ -192,7 +192,9 @@ async def _direct(
 ) -> None:
     try:
         async with deps.db.read() as conn:
-            plan = await parse_direct(conn, project_id=project_id, text=text, lang=lang)
+            plan = await parse_direct(
+                conn, project_id=project_id, text=text, lang=lang, runbooks=deps.plan_runbook
+            )
     except DirectError as exc:
         result.replies.append(await say(deps, chat_id, str(exc), role="event"))
         return

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from piloto.chat.direct import RunbookPlanner
 from piloto.llm import ChatModel
 from piloto.plans.models import PlanRun
 from piloto.services.registry import ServiceRegistry
@@ -25,6 +26,8 @@ class ChatDeps:
     model: ChatModel | None
     # Starts the follow-up turn of a run that has ended (set by the app; see chat.followup).
     schedule_followup: Callable[[str], None] | None = None
+    # Builds ``/run NAME …``'s plan from a runbook (set by the app: runbooks sits above chat).
+    plan_runbook: RunbookPlanner | None = None
 
 
 @dataclass

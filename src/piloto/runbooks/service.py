@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.audit.log import append_audit
 from piloto.auth.tokens import Principal
+from piloto.chat.direct import DirectError, DirectPlan
 from piloto.errors import Invalid, PilotoError
 from piloto.i18n import t
 from piloto.plans import repo as plans_repo
@@ -173,10 +174,49 @@ async def start(
     values = params.resolve_arguments(runbook.parameters, arguments, lang)
     steps = params.fill_steps(runbook.steps, values, lang=lang)
     return await plans_service.propose(
-        db, registry, chat_id=chat_id, summary=f"{runbook.name}: {runbook.summary}"[:300],
+        db, registry, chat_id=chat_id, summary=_summary(runbook),
         steps_in=steps, proposed_by=proposed_by, lang=lang, ttl_s=ttl_s,
         proposed_for=proposed_for,
     )  # fmt: skip
+
+
+def _summary(runbook: Runbook) -> str:
+    return f"{runbook.name}: {runbook.summary}"[:300]
+
+
+async def _named(conn: AsyncConnection, *, project_id: str, name: str, lang: str) -> Runbook:
+    runbook = await repo.find_runbook(conn, project_id=project_id, name=name)
+    if runbook is not None:
+        return runbook
+    known = [rb.name for rb in await repo.list_runbooks(conn, project_id=project_id)]
+    # Another capitalisation is the same name when it names exactly one runbook.
+    same = [n for n in known if n.casefold() == name.casefold()]
+    if len(same) == 1:
+        found = await repo.find_runbook(conn, project_id=project_id, name=same[0])
+        if found is not None:
+            return found
+    if not known:
+        raise DirectError(t(lang, "runbook_none_in_project"))
+    raise DirectError(t(lang, "runbook_not_found_named", name=name[:100], known=", ".join(known)))
+
+
+async def plan_for_chat(
+    conn: AsyncConnection, *, project_id: str, name: str, arguments: dict[str, str], lang: str
+) -> DirectPlan:
+    """``/run NAME key=value …`` in a chat: the project's runbook, filled, as the plan to propose.
+
+    The chat proposes it as any direct plan, so the policy, risk and approvals apply as they do
+    to ``start``; every refusal is a DirectError whose message the chat shows.
+    """
+    runbook = await _named(conn, project_id=project_id, name=name, lang=lang)
+    try:
+        values = params.resolve_arguments(runbook.parameters, arguments, lang)
+        steps = params.fill_steps(runbook.steps, values, lang=lang)
+    except Invalid as exc:
+        raise DirectError(
+            t(lang, "runbook_not_proposed", name=runbook.name, reason=exc.message)
+        ) from exc
+    return DirectPlan(_summary(runbook), steps)
 
 
 async def propose_for_alert(
