@@ -42,10 +42,11 @@ async def piloto_store(path: Path, n: int, batch: int, page: int) -> tuple[float
         start = time.perf_counter()
         after, seen = 0, 0
         while True:
-            async with db.read() as conn:
-                rows = await threads_repo.list_messages(
-                    conn, chat_id=chat.id, after=after, limit=page
+            rows = await db.read_unit(
+                lambda c, after=after: threads_repo.list_messages_sync(
+                    c, chat_id=chat.id, after=after, limit=page
                 )
+            )
             if not rows:
                 break
             seen += len(rows)

@@ -169,3 +169,44 @@ async def test_kill_9_mid_unit_leaves_nothing_half_written(db: Database, databas
     assert msg.seq == 4
     async with db.read() as conn:
         assert [e.id for e in await read_events(conn, chat_id=chat_id, after=0)] == [1, 2, 3, 4]
+
+
+async def test_a_read_unit_pages_exactly_what_the_async_path_reads(db: Database) -> None:
+    chat_id = await _chat(db)
+    await db.write_unit(
+        lambda c: [
+            threads.append_message_sync(
+                c, chat_id=chat_id, role="user", content=f"m{i}", meta={"i": i}
+            )
+            for i in range(250)
+        ]
+    )
+    async with db.read() as conn:
+        slow = await threads.list_messages(conn, chat_id=chat_id, after=3, limit=10_000)
+    fast = await db.read_unit(
+        lambda c: threads.list_messages_sync(c, chat_id=chat_id, after=3, limit=10_000)
+    )
+    assert fast == slow and len(fast) == 200 and fast[0].seq == 4 and fast[0].meta == {"i": 3}
+    with pytest.raises(NotFound):
+        await db.read_unit(lambda c: threads.list_messages_sync(c, chat_id="nope"))
+
+
+async def test_a_read_unit_never_sees_an_open_write(db: Database) -> None:
+    """A reader snapshot during a unit that is still writing sees none of it."""
+    if db.dialect == "postgresql":
+        pytest.skip("on PostgreSQL a unit runs on the event loop (run_sync): nothing to block")
+    chat_id = await _chat(db)
+    seen: list[int] = []
+
+    def unit(conn: Connection) -> None:
+        threads.append_message_sync(conn, chat_id=chat_id, role="user", content="pending")
+        # Run a reader from the writer thread while this transaction is open.
+        future = asyncio.run_coroutine_threadsafe(
+            db.read_unit(lambda c: len(threads.list_messages_sync(c, chat_id=chat_id))), loop
+        )
+        seen.append(future.result(60))
+
+    loop = asyncio.get_running_loop()
+    await db.write_unit(unit)
+    assert seen == [0]
+    assert len(await db.read_unit(lambda c: threads.list_messages_sync(c, chat_id=chat_id))) == 1

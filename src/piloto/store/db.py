@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from piloto.events.bus import EventBus
 from piloto.settings import async_url
 from piloto.store.eventlog import assign_seqs, assign_seqs_sync, defer_seqs, forget_seqs
-from piloto.store.unit import SqliteWriter
+from piloto.store.unit import SqliteReaders, SqliteWriter
 
 log = logging.getLogger("piloto.store")
 
@@ -50,10 +50,19 @@ class Database:
         self._write_lock = asyncio.Lock()
         self.bus = EventBus()
         self._writer: SqliteWriter | None = None
+        self._readers: SqliteReaders | None = None
         self._gates: dict[str, tuple[asyncio.Lock, int]] = {}
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine.sync_engine)
             self._writer = SqliteWriter(_sync_url(aurl), _configure_sqlite)
+            self._readers = SqliteReaders(_sync_url(aurl), _configure_sqlite)
+
+    async def read_unit(self, fn: Callable[[SyncConnection], T]) -> T:
+        """Run sync ``fn`` in a read-only snapshot: on SQLite one hop to a reader thread."""
+        if self._readers is not None:
+            return await self._readers.call(fn)
+        async with self.engine.connect() as conn, conn.begin():
+            return await conn.run_sync(fn)
 
     async def write_unit(self, fn: Callable[[SyncConnection], T]) -> T:
         """Run ``fn`` as one write transaction, committed if it returns; its result.
@@ -132,6 +141,8 @@ class Database:
         """Close every pooled connection and the writer thread's."""
         if self._writer is not None:
             await self._writer.close()
+        if self._readers is not None:
+            await self._readers.close()
         await self.engine.dispose()
 
 

@@ -59,6 +59,14 @@ def one(conn: Connection, sql: str, params: Params) -> tuple[Any, ...] | None:
     return tuple(first) if first is not None else None
 
 
+def fetch_all(conn: Connection, sql: str, params: Params) -> list[tuple[Any, ...]]:
+    """Execute one query and return every row."""
+    raw = _sqlite(conn)
+    if raw is not None:
+        return raw.execute(sql, params).fetchall()
+    return [tuple(r) for r in conn.execute(_text(sql), params)]
+
+
 class SqliteWriter:
     """One connection on one thread; every unit of work runs there, one after another."""
 
@@ -91,3 +99,32 @@ class SqliteWriter:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, _close)
         self._thread.shutdown(wait=False)
+
+
+class SqliteReaders:
+    """A few reader threads over a pool of connections: a whole read snapshot per hop (WAL)."""
+
+    def __init__(self, url: str, configure: Callable[[Engine], None], size: int = 4) -> None:
+        # A connection is used by one thread at a time, but not always the one that opened it.
+        self._engine = create_engine(
+            url, pool_size=size, max_overflow=0, connect_args={"check_same_thread": False}
+        )
+        configure(self._engine)
+        self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="piloto-reader")
+
+    def _snapshot(self, fn: Callable[[Connection], T]) -> T:
+        with self._engine.connect() as conn, conn.begin() as tx:
+            try:
+                return fn(conn)
+            finally:
+                tx.rollback()
+
+    async def call(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a read transaction on a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._snapshot, fn)
+
+    async def close(self) -> None:
+        """Stop the threads and close the pooled connections."""
+        await asyncio.to_thread(self._threads.shutdown, True)
+        await asyncio.to_thread(self._engine.dispose)

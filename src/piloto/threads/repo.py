@@ -211,6 +211,29 @@ async def list_messages(
     return [_message(r) for r in rows]
 
 
+_PAGE = (
+    "SELECT id, chat_id, seq, role, content, run_id, meta_json, created_at FROM messages "
+    "WHERE chat_id = :chat AND seq > :after ORDER BY seq LIMIT :limit"
+)
+_FIELDS = ("id", "chat_id", "seq", "role", "content", "run_id", "meta", "created_at")
+
+
+def list_messages_sync(
+    conn: Connection, *, chat_id: str, after: int = 0, limit: int = 100
+) -> list[Message]:
+    """``list_messages`` for ``Database.read_unit``: one page in one hop."""
+    if unit.one(conn, "SELECT 1 FROM chats WHERE id = :chat", {"chat": chat_id}) is None:
+        raise NotFound("No such chat. It may have been deleted.")
+    limit = max(1, min(limit, MESSAGES_PAGE_MAX))
+    rows = unit.fetch_all(conn, _PAGE, {"chat": chat_id, "after": after, "limit": limit})
+    out = []
+    for r in rows:
+        values = list(r)
+        values[6] = json.loads(values[6]) if values[6] else None
+        out.append(Message.model_validate(dict(zip(_FIELDS, values, strict=True))))
+    return out
+
+
 async def all_messages(conn: AsyncConnection, *, chat_id: str) -> list[Message]:
     """Every message of a chat, in order (exports)."""
     rows = await conn.execute(
