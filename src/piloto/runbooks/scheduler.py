@@ -34,6 +34,7 @@ async def _pause(conn: AsyncConnection, sched: Schedule, runbook: Runbook, text:
         conn, chat_id=sched.chat_id, role="event", content=text,
         meta={"kind": "schedule", "schedule_id": sched.id, "event": "schedule.paused"},
     )  # fmt: skip
+    await service.notify_paused(conn, schedule=sched, text=text)
     await append_audit(
         conn, actor=f"schedule:{sched.id}", action="schedule.pause", project_id=sched.project_id,
         chat_id=sched.chat_id, plan_hash=runbook.plan_hash, outcome="paused",

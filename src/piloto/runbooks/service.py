@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from piloto import notify
 from piloto.audit.log import append_audit
 from piloto.auth.tokens import Principal
 from piloto.chat.direct import DirectError, DirectPlan
@@ -20,7 +21,7 @@ from piloto.plans.models import PlanRun
 from piloto.plans.validate import CheckedStep, check_plan
 from piloto.projects.repo import get_project
 from piloto.runbooks import params, repo
-from piloto.runbooks.models import Runbook, RunbookIn, RunbookPatch
+from piloto.runbooks.models import Runbook, RunbookIn, RunbookPatch, Schedule
 from piloto.services.registry import ServiceRegistry
 from piloto.store.db import Database
 from piloto.threads import repo as threads_repo
@@ -128,6 +129,15 @@ async def update(
         return new
 
 
+async def notify_paused(conn: AsyncConnection, *, schedule: Schedule, text: str) -> None:
+    """Tell the notification receivers, in the pausing transaction: nothing runs until a person
+    looks, and the person who scheduled it may not be watching the chat."""
+    await notify.enqueue(
+        conn, event="schedule.paused", project_id=schedule.project_id,
+        chat_id=schedule.chat_id, run_id=schedule.last_run_id, text=text,
+    )  # fmt: skip
+
+
 async def pause_schedules(
     conn: AsyncConnection, *, runbook: Runbook, reason_key: str, by: str
 ) -> int:
@@ -145,6 +155,7 @@ async def pause_schedules(
             conn, chat_id=schedule.chat_id, role="event", content=reason,
             meta={"kind": "schedule", "schedule_id": schedule.id, "event": "schedule.paused"},
         )  # fmt: skip
+        await notify_paused(conn, schedule=schedule, text=reason)
         await append_audit(
             conn, actor=by, action="schedule.pause", project_id=schedule.project_id,
             chat_id=schedule.chat_id, plan_hash=runbook.plan_hash, outcome="paused",
