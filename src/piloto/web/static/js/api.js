@@ -100,5 +100,9 @@ export const api = {
   audit: (query) => request("GET", `/api/audit${query ? `?${query}` : ""}`),
   verifyAudit: () => request("GET", "/api/audit/verify"),
   notifications: (status) => request("GET", `/api/notifications${status ? `?status=${encodeURIComponent(status)}` : ""}`),
+  runbooks: (projectId) => request("GET", `/api/runbooks?project_id=${enc(projectId)}`),
+  createRunbook: (body) => request("POST", "/api/runbooks", body),
+  startRunbook: (id, chatId, args) => request("POST", `/api/runbooks/${enc(id)}/start`, { chat_id: chatId, arguments: args }),
+  schedules: (projectId) => request("GET", `/api/schedules?project_id=${enc(projectId)}`),
   patchOperation: (id, op, patch) => request("PATCH", `/api/services/${enc(id)}/operations/${enc(op)}`, patch),
 };

@@ -2,6 +2,7 @@
 import { h, icon } from "./dom.js";
 import { t, duration, relTime, fullTime } from "./i18n.js";
 import { renderInline } from "./markdown.js";
+import { saveAsRunbook } from "./runbooks.js";
 
 const ACTIVE = new Set(["queued", "running", "cancelling"]);
 const FINAL_DRAFTLESS = new Set(["superseded", "expired", "cancelled"]);
@@ -245,6 +246,11 @@ export function renderRunCard(run, ctx) {
     foot.append(h(`p.final-summary.st-${run.status}`, { title: run.finished_at ? fullTime(run.finished_at) : "" },
       icon(run.status === "done" ? "check" : run.status === "error" ? "alert" : "x", 14), bits.join(" · ")));
     if (run.error) foot.append(h("p.step-error.run-error", null, run.error));
+    if (run.status === "done" && ctx.canOperate) {
+      const save = h("button.btn.subtle.js-save-runbook", { type: "button" }, icon("loop", 14), t("rb.saveFromRun"));
+      save.addEventListener("click", () => saveAsRunbook(run));
+      foot.append(save);
+    }
   }
   card.append(foot);
   return card;

@@ -3,6 +3,7 @@ import { $, clear, h, icon } from "./dom.js";
 import { t } from "./i18n.js";
 import { ChatView } from "./chat.js";
 import { newChat, newProject } from "./projects.js";
+import { loadRunbooks } from "./runbooks.js";
 import { drawer, loadChats, loadServices, renderSidebar } from "./sidebar.js";
 import { can, currentProject, go, state } from "./state.js";
 import { toastError } from "./toast.js";
@@ -30,7 +31,7 @@ export async function route() {
   state.projectId = projectId;
   if (projectId) try { localStorage.setItem("piloto.project", projectId); } catch { /* storage may be off */ }
   if (projectId && (projectChanged || !state.chats.has(projectId))) await loadChats(projectId);
-  if (projectChanged) loadServices();
+  if (projectChanged) { loadServices(); loadRunbooks(); }
   if (chatId !== state.chatId || !state.view) {
     state.chatId = chatId;
     state.chat = null;

@@ -4,6 +4,7 @@ import { $, clear, h, icon } from "./dom.js";
 import { relTime, t } from "./i18n.js";
 import { menuButton } from "./menu.js";
 import { deleteChat, deleteProject, editProjectSettings, newChat, renameChat, renameProject } from "./projects.js";
+import { renderRunbooks } from "./runbooks.js";
 import { openServiceDetails, statusDot } from "./services.js";
 import { can, state } from "./state.js";
 import { toastError } from "./toast.js";
@@ -75,6 +76,7 @@ export function renderSidebar() {
     if (open) li.append(chatList(p));
     list.append(li);
   }
+  renderRunbooks();
   renderServices();
 }
 
