@@ -106,3 +106,35 @@ def test_a_viewer_sees_runbooks_without_a_start_button(page: Any, server: Server
     open_chat(page, chat)
     page.wait_for_selector(f"#runbook-list [data-runbook-id='{resp.json()['id']}']")
     assert page.locator("#runbook-list .js-start-runbook").count() == 0
+
+
+def test_hostile_runbook_text_stays_text_and_spanish_is_spoken(page: Any, server: Server) -> None:
+    chat = server.new_chat("runbooks hostile")
+    hostile = '<img src=x onerror="document.title=1">'
+    body = {
+        "project_id": chat["project_id"], "name": f"x{hostile}", "summary": f"**b** {hostile}",
+        "steps": [{"service": "demo", "operation": "run_command", "arguments": {"cmd": "hostname"}}],
+        "parameters": {"p": {"default": "v", "description": hostile}},
+    }  # fmt: skip
+    resp = server.api.post("/api/runbooks", json=body)
+    assert resp.status_code == 201, resp.text
+    row = f"#runbook-list [data-runbook-id='{resp.json()['id']}']"
+    login(page, server)
+    open_chat(page, chat)
+    page.wait_for_selector(row)
+    assert hostile in page.inner_text(row)
+    page.click(f"{row} .js-start-runbook")
+    page.wait_for_selector("dialog[open] input[data-param='p']")
+    assert hostile in page.inner_text("dialog[open]")
+    assert page.locator("dialog[open] img, #sidebar img").count() == 0
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog[open]", state="detached")
+    page.click("#sidebar .lang-switch .seg[data-lang='es']")
+    try:
+        page.wait_for_selector("#runbooks-section .nav-title:has-text('Runbooks')")
+        assert page.get_attribute(f"{row} .js-start-runbook", "aria-label", timeout=5000) == (
+            f"Iniciar x{hostile}"
+        )
+    finally:
+        page.click("#sidebar .lang-switch .seg[data-lang='en']")
+    assert page.title() != "1"
