@@ -87,11 +87,20 @@ def test_a_smuggled_parameter_is_refused_in_the_dialog(page: Any, server: Server
     open_chat(page, chat)
     start = f"#runbook-list [data-runbook-id='{resp.json()['id']}'] .js-start-runbook"
     page.click(start)
+    # An emptied field means the default, not an empty word.
+    page.fill("dialog[open] input[data-param='word']", "")
+    page.click("dialog[open] #rb-start-submit")
+    page.wait_for_selector("dialog[open]", state="detached")
+    page.wait_for_selector(".run-card[data-status='draft'] code.args:has-text('echo hi')")
+    page.click(start)
     page.fill("dialog[open] input[data-param='word']", "hi; reboot")
     page.click("dialog[open] #rb-start-submit")
     page.wait_for_selector("dialog[open] .form-error:not([hidden])")
     assert "plain word" in page.inner_text("dialog[open] .form-error")
-    assert server.api.get(f"/api/chats/{chat['id']}").json()["state"]["pending_run_id"] is None
+    # The refused value proposed nothing: the draft pending is still the default's.
+    state = server.api.get(f"/api/chats/{chat['id']}").json()["state"]
+    pending = server.api.get(f"/api/runs/{state['pending_run_id']}").json()
+    assert pending["steps"][0]["arguments"] == {"cmd": "echo hi"}
 
 
 def test_a_viewer_sees_runbooks_without_a_start_button(page: Any, server: Server) -> None:

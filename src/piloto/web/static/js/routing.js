@@ -31,7 +31,9 @@ export async function route() {
   state.projectId = projectId;
   if (projectId) try { localStorage.setItem("piloto.project", projectId); } catch { /* storage may be off */ }
   if (projectId && (projectChanged || !state.chats.has(projectId))) await loadChats(projectId);
-  if (projectChanged) { loadServices(); loadRunbooks(); }
+  if (projectChanged) loadServices();
+  // On every route, not only a new project: a schedule may have paused or fired meanwhile.
+  loadRunbooks();
   if (chatId !== state.chatId || !state.view) {
     state.chatId = chatId;
     state.chat = null;

@@ -99,7 +99,10 @@ export function openStartDialog(rb) {
     const chatId = select.value;
     if (!chatId) return;
     const args = {};
-    for (const input of form.querySelectorAll("input[data-param]")) args[input.dataset.param] = input.value;
+    // A field left empty takes the runbook's default (or is named as missing), never "".
+    for (const input of form.querySelectorAll("input[data-param]")) {
+      if (input.value !== "") args[input.dataset.param] = input.value;
+    }
     ok.disabled = true;
     try {
       await api.startRunbook(rb.id, chatId, args);
