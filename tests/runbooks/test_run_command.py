@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import pytest
 
 from tests.conftest import make_token
 from tests.runbooks.conftest import bearer, create, disk_runbook
@@ -124,3 +127,33 @@ async def test_a_viewer_cannot_run_and_help_lists_run(world: World) -> None:
     assert (await world.state())["pending_run_id"] is None
     _, said = await _replies(world, "/help")
     assert "/run RUNBOOK key=value" in said
+
+
+async def test_a_runbook_whose_operation_was_disabled_is_not_proposed(world: World) -> None:
+    await create(world, disk_runbook(world))
+    resp = await world.client.patch(
+        f"/api/services/{world.service_id}/operations/run_command", json={"enabled": False}
+    )
+    assert resp.status_code == 200, resp.text
+    body, said = await _replies(world, "/run disk-usage path=/tmp")
+    assert body["run"] is None and "run_command" in said
+    assert (await world.state())["pending_run_id"] is None
+
+
+async def test_concurrent_runs_leave_exactly_one_pending_draft(
+    world: World, database_url: str, request: pytest.FixtureRequest
+) -> None:
+    if database_url.startswith("postgresql"):
+        # plans.service.propose reads the chat's pending draft without a lock, so under READ
+        # COMMITTED concurrent proposals (plain /cmd too) each insert a draft and only one old
+        # draft is superseded: the rest stay confirmable. A bug of plans/, reported; not /run's.
+        request.applymarker(pytest.mark.xfail(reason="concurrent proposals on PostgreSQL"))
+    await create(world, disk_runbook(world))
+    sent = await asyncio.gather(*(world.send(f"/run disk-usage path=/d{i}") for i in range(6)))
+    assert all(r.status_code == 200 for r in sent)
+    ids = {r.json()["run"]["id"] for r in sent}
+    assert len(ids) == 6
+    pending = (await world.state())["pending_run_id"]
+    assert pending in ids
+    runs = [(await world.client.get(f"/api/runs/{i}")).json() for i in ids]
+    assert sorted(r["status"] for r in runs) == ["draft"] + ["superseded"] * 5
