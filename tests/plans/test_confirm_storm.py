@@ -9,25 +9,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from tests.conftest import ADMIN_TOKEN
+from tests.support.instances import app_client as open_app
 from tests.support.world import World, make_world
 
-from piloto.app import create_app
 from piloto.settings import Settings
 
 
 @pytest.fixture
 async def second_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """Another instance of the app on the same database (its own engine, writer and gates)."""
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client,
-    ):
+    async with open_app(settings) as client:
         yield client
 
 

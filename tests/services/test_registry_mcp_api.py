@@ -14,15 +14,14 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from tests.conftest import ADMIN_TOKEN
 from tests.services.conftest import Served
+from tests.support.instances import app_client as open_app
 from tests.support.prism import free_port
 from tests.support.registry import catalogue as _catalogue
 from tests.support.registry import invoke as _invoke
 from tests.support.registry import new_project as _project
 from tests.support.registry import operations as _operations
 
-from piloto.app import create_app
 from piloto.errors import Forbidden
 from piloto.settings import Settings
 from piloto.store.db import Database
@@ -241,15 +240,7 @@ async def test_invalid_mcp_registrations(
 @pytest.fixture
 async def no_loopback_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app with a network policy that refuses loopback addresses."""
-    app = create_app(settings.model_copy(update={"net_allow_loopback": False}))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        ) as client,
-    ):
+    async with open_app(settings.model_copy(update={"net_allow_loopback": False})) as client:
         yield client
 
 
