@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from tests.support.serve import serve_asgi
 from tests.support.settings import make_settings
 
 from piloto.settings import Settings
@@ -51,23 +49,13 @@ def _app(hook: Hook) -> FastAPI:
 def hook() -> Iterator[Hook]:
     """The receiver for the whole session; each test uses its own paths."""
     served = Hook(url="")
-    config = uvicorn.Config(
-        _app(served), host="127.0.0.1", port=0, log_level="warning", lifespan="off",
-        ws="none", http="h11", loop="asyncio", timeout_graceful_shutdown=1,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "hook server did not start"
-        time.sleep(0.01)
-    served.url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    # A short graceful shutdown: the "hang" receiver never answers on purpose.
+    server = serve_asgi(_app(served), graceful_s=1)
+    served.url = next(server)
     try:
         yield served
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.close()
 
 
 @pytest.fixture

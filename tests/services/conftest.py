@@ -6,17 +6,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
 from tests.support.prism import PRISM, start_prism
+from tests.support.serve import serve_asgi
 from tests.support.specs import GITHUB_API, OAI
 from werkzeug.serving import make_server
 
@@ -26,29 +25,6 @@ class Served:
     url: str
     seen: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
-
-
-def _serve_asgi(
-    app: Any, host: str = "127.0.0.1", *, lifespan: Literal["on", "off"] = "off", port: int = 0
-) -> Generator[str]:
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan=lifespan, ws="none",
-        http="h11", loop="asyncio",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def make_test_api() -> tuple[FastAPI, Served]:
@@ -123,7 +99,7 @@ def make_test_api() -> tuple[FastAPI, Served]:
 @pytest.fixture(scope="session")
 def _test_api_server() -> Iterator[Served]:
     app, served = make_test_api()
-    for url in _serve_asgi(app):
+    for url in serve_asgi(app):
         served.url = url
         yield served
 
@@ -150,7 +126,7 @@ def _other_server() -> Iterator[Served]:
     if host is None:
         pytest.skip("cannot bind 127.0.0.2 on this machine")
     app, served = make_test_api()
-    for url in _serve_asgi(app, host):
+    for url in serve_asgi(app, host):
         served.url = url
         yield served
 
@@ -263,6 +239,6 @@ def mcp_http_server() -> Iterator[Served]:
             )
         await inner(scope, receive, send)
 
-    for url in _serve_asgi(counting, lifespan="on"):
+    for url in serve_asgi(counting, lifespan="on"):
         served.url = url + "/mcp"
         yield served

@@ -12,8 +12,9 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from tests.conftest import make_token
-from tests.services.conftest import Served, _serve_asgi
+from tests.services.conftest import Served
 from tests.support.registry import invoke, new_project, operations, registry_of
+from tests.support.serve import serve_asgi
 
 from piloto.errors import Invalid
 from piloto.services.arguments import InvalidArguments, build_request
@@ -66,7 +67,7 @@ def _edge_app() -> tuple[FastAPI, Served]:
 @pytest.fixture(scope="module")
 def edge_server() -> Iterator[Served]:
     app, served = _edge_app()
-    for url in _serve_asgi(app):
+    for url in serve_asgi(app):
         served.url = url
         yield served
 

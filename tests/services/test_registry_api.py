@@ -16,12 +16,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from tests.conftest import make_token
-from tests.services.conftest import Served, _serve_asgi, make_test_api
+from tests.services.conftest import Served, make_test_api
 from tests.support.prism import free_port
 from tests.support.registry import catalogue as _catalogue
 from tests.support.registry import invoke as _invoke
 from tests.support.registry import new_project as _project
 from tests.support.registry import operations as _operations
+from tests.support.serve import serve_asgi
 from tests.support.specs import OAI
 
 from piloto.errors import Forbidden
@@ -423,7 +424,7 @@ async def test_offline_service_goes_online_on_refresh(app_client: httpx.AsyncCli
         await _invoke(app_client, pid, "later", "GET /json")
 
     app, served = make_test_api()
-    server = _serve_asgi(app, port=port)
+    server = serve_asgi(app, port=port)
     served.url = await asyncio.to_thread(next, server)
     try:
         resp = await app_client.post(f"/api/services/{svc['id']}/refresh")
