@@ -53,3 +53,33 @@ async def test_200_confirms_on_two_instances_queue_the_run_exactly_once(
     assert len(confirmed) == 1
     state = await world.state()
     assert state["active_run_id"] == run["id"] and state["pending_run_id"] is None
+
+
+async def test_proposals_racing_a_confirm_and_a_cancel_leave_one_draft(
+    app_client: httpx.AsyncClient, second_client: httpx.AsyncClient, shared_toolbox: str
+) -> None:
+    """Twelve proposals from two instances race a confirm of one draft and a cancel of another
+    in the same chat: nothing fails (no deadlock between a proposal and a confirm), and the chat
+    ends with at most one draft, which is the one its state points at."""
+    world: World = await make_world(app_client, shared_toolbox)
+    first = (await world.send("/cmd box uname -a")).json()["run"]
+    second = (await world.send("/cmd box uname -r")).json()["run"]  # supersedes the first
+    world_b = World(second_client, world.project_id, world.chat_id, world.service_id)
+
+    async def propose(i: int) -> int:
+        return (await (world if i % 2 else world_b).send(f"/cmd box echo {i}")).status_code
+
+    async def confirm() -> int:
+        url = f"/api/runs/{second['id']}/confirm"
+        return (await second_client.post(url, json={"plan_hash": second["plan_hash"]})).status_code
+
+    async def cancel() -> int:
+        return (await app_client.post(f"/api/runs/{first['id']}/cancel")).status_code
+
+    codes = await asyncio.gather(*(propose(i) for i in range(12)), confirm(), cancel())
+    assert all(code in (200, 409) for code in codes), codes
+    assert all(code == 200 for code in codes[:12]), codes
+    runs = (await app_client.get(f"/api/chats/{world.chat_id}/runs")).json()
+    drafts = [r["id"] for r in runs if r["status"] == "draft"]
+    assert len(drafts) <= 1, drafts
+    assert (await world.state())["pending_run_id"] in (drafts[0] if drafts else None, None)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from tests.conftest import make_token
 from tests.runbooks.conftest import bearer, create, disk_runbook
 from tests.support.world import World
@@ -140,14 +138,9 @@ async def test_a_runbook_whose_operation_was_disabled_is_not_proposed(world: Wor
     assert (await world.state())["pending_run_id"] is None
 
 
-async def test_concurrent_runs_leave_exactly_one_pending_draft(
-    world: World, database_url: str, request: pytest.FixtureRequest
-) -> None:
-    if database_url.startswith("postgresql"):
-        # plans.service.propose reads the chat's pending draft without a lock, so under READ
-        # COMMITTED concurrent proposals (plain /cmd too) each insert a draft and only one old
-        # draft is superseded: the rest stay confirmable. A bug of plans/, reported; not /run's.
-        request.applymarker(pytest.mark.xfail(reason="concurrent proposals on PostgreSQL"))
+async def test_concurrent_runs_leave_exactly_one_pending_draft(world: World) -> None:
+    # Six proposals race in one chat: each supersedes the one before (the chat's state row is
+    # locked on PostgreSQL), so exactly one draft stays confirmable.
     await create(world, disk_runbook(world))
     sent = await asyncio.gather(*(world.send(f"/run disk-usage path=/d{i}") for i in range(6)))
     assert all(r.status_code == 200 for r in sent)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, get_args
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -192,6 +192,23 @@ async def update_step(
         q = q.where(steps.c.status == expect)
     res = await conn.execute(q.values(**values))
     return bool(res.rowcount == 1)
+
+
+# The class of the per-chat proposal lock: PostgreSQL's two-int advisory keys never meet the
+# one-bigint keys (the audit chain's lock).
+_PROPOSAL_LOCK_CLASS = 7321
+
+
+async def lock_proposals(conn: AsyncConnection, *, chat_id: str) -> None:
+    """Make proposals in this chat take turns until the transaction ends (PostgreSQL; SQLite's
+    single writer already serialises them). An advisory lock, not the chat state's row lock:
+    confirm, cancel and the runner lock a run before the chat state, and a proposal that took
+    the row first would wait on them in the opposite order (a deadlock)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:cls, hashtext(:chat))"),
+            {"cls": _PROPOSAL_LOCK_CLASS, "chat": chat_id},
+        )
 
 
 async def get_chat_state(conn: AsyncConnection, *, chat_id: str) -> ChatState:

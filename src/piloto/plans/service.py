@@ -66,6 +66,15 @@ def describe_steps(
     return "\n".join(lines)
 
 
+async def _supersede(conn: Any, *, run_id: str) -> bool:
+    """``draft → superseded``; False when a confirm or cancel that committed first moved it."""
+    try:
+        await repo.transition(conn, run_id=run_id, frm="draft", to="superseded")
+    except repo.TransitionRejected:
+        return False
+    return True
+
+
 async def propose(
     db: Database,
     registry: ServiceRegistry,
@@ -102,12 +111,14 @@ async def propose(
             lang=lang,
         )  # fmt: skip
         plan = canonical_plan(summary, [c.__dict__ for c in checked])
+        # Proposals racing in one chat take turns, so each supersedes the one before and the
+        # chat never holds two drafts.
+        await repo.lock_proposals(conn, chat_id=chat_id)
         state = await repo.get_chat_state(conn, chat_id=chat_id)
         superseded = None
         if state.pending_run_id:
             old = await repo.get_run(conn, run_id=state.pending_run_id, with_steps=False)
-            if old.status == "draft":
-                await repo.transition(conn, run_id=old.id, frm="draft", to="superseded")
+            if old.status == "draft" and await _supersede(conn, run_id=old.id):
                 await append_audit(
                     conn,
                     actor=proposed_by,
