@@ -88,7 +88,8 @@ llm.start()
 print(llm.base_url, flush=True)
 for line in sys.stdin:
     bodies = list(llm.requests)
-    llm.reset()
+    llm.reset()  # forgets the default reply too
+    llm.default = Reply(text="ok")
     with open(line.strip(), "w") as f:
         json.dump(bodies, f)
     print("dumped", flush=True)
@@ -169,7 +170,7 @@ async def bench_app(
         async def send(chat_id: str) -> None:
             resp = await client.post("/api/send", json={"chat_id": chat_id, "text": "hello"})
             if resp.status_code != 200 or resp.json()["reply"]["content"] != "ok":
-                raise SystemExit(f"/api/send answered {resp.status_code}: {resp.text[:300]}")
+                raise SystemExit(f"/api/send answered {resp.status_code}: {resp.text[-600:]}")
 
         async def replay(body: dict[str, Any]) -> None:
             answer = await bare.chat.completions.create(**body)
