@@ -13,8 +13,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,47 +117,17 @@ def free_port() -> int:
 @contextmanager
 def serve_in_thread(app: Any) -> Iterator[str]:
     """Serve an ASGI app on a free loopback port in a thread."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        loop="asyncio",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    # Imported here: subprocesses import this module as a script, without the tests package.
+    from tests.support.serve import serve_asgi
+
+    yield from serve_asgi(app)
 
 
-@asynccontextmanager
-async def open_app(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+def open_app(settings: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """The real app (lifespan, runner) in process, authenticated as the admin."""
-    from piloto.app import create_app
+    from tests.support.instances import app_client
 
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-            timeout=30,
-        ) as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
+    return app_client(settings)
 
 
 def ok(resp: httpx.Response, status: int = 200) -> Any:
