@@ -126,12 +126,13 @@ async def test_a_plan_proposed_for_no_one_is_confirmed_only_on_its_card(world: W
 
     first = (await send_as(world, None, "/cmd box uname -a"))["run"]
     app = world.client.app  # type: ignore[attr-defined]
-    correction = await service.propose(
+    proposed = await service.propose(
         app.state.db, app.state.registry, chat_id=world.chat_id, summary="corrected",
         steps_in=[{"service": "box", "operation": first["steps"][0]["operation"], "arguments": {"cmd": "uptime"}}],
         proposed_by="runner:reasoner", lang="en", ttl_s=600,
         corrects={"run_id": first["id"], "step_id": first["steps"][0]["id"], "index": 1},
     )  # fmt: skip
+    correction = proposed.run
     assert correction.corrects == {
         "run_id": first["id"],
         "step_id": first["steps"][0]["id"],

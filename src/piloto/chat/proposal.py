@@ -1,4 +1,4 @@
-"""A plan becomes a draft: stored by ``plans``, remembered with the tool call it answers."""
+"""A plan becomes a draft: stored by ``plans`` with the tool call it answers, in one commit."""
 
 from __future__ import annotations
 
@@ -14,10 +14,7 @@ from piloto.chat import calls as calls_repo
 from piloto.chat.toolcall import TOOL_NAME, ToolCallError, parse_arguments
 from piloto.chat.turnkit import ChatDeps, TurnResult
 from piloto.llm import ToolCall
-from piloto.plans import repo as plans_repo
-from piloto.plans import service as plans
-from piloto.plans.models import PlanRun
-from piloto.threads import repo
+from piloto.plans import actions as plans
 
 # Ends a follow-up turn answers; "interrupted" waits for a person, who may retry it.
 ENDED = frozenset({"done", "error", "cancelled", "interrupted"})
@@ -39,56 +36,27 @@ async def propose(
     origin_seq: int | None = None,
     auto_turn: int = 0,
 ) -> None:
-    """Store a plan as the chat's draft, remember the call it answers, collect the replies."""
-    run = await plans.propose(
-        deps.db,
-        deps.registry,
-        chat_id=chat_id,
-        summary=summary,
-        steps_in=steps,
-        proposed_by=proposed_by,
-        lang=lang,
-        ttl_s=deps.settings.plan_ttl,
-        preface=preface,
-        proposed_for=proposed_for,
-    )
-    result.run = run
-    await _record_call(deps, run, kind=kind, calls=calls, auto_turn=auto_turn,
-                       origin_seq=result.message.seq if origin_seq is None else origin_seq)  # fmt: skip
-    async with deps.db.read() as conn:
-        msgs = await repo.recent_messages(conn, chat_id=chat_id, limit=50)
-    # The model's own words (if any) and the proposal, both stored in the proposal's transaction.
-    result.replies.extend(
-        m
-        for m in msgs
-        if m.seq > result.message.seq
-        and (m.run_id == run.id or (m.meta or {}).get("preface_of") == run.id)
-    )
-
-
-async def _record_call(
-    deps: ChatDeps,
-    run: PlanRun,
-    *,
-    kind: str,
-    calls: Sequence[ToolCall],
-    origin_seq: int,
-    auto_turn: int,
-) -> None:
-    """Remember the tool call(s) a plan answers, so its end can be answered in kind."""
-    recorded = [
-        {"id": _call_id(c.id), "name": TOOL_NAME, "arguments": _canonical(c.arguments)}
-        for c in calls
-    ]
+    """Store a plan as the chat's draft with the call it answers (one commit), and reply."""
     async with deps.db.write() as conn:
-        await calls_repo.add_plan_call(
-            conn, run_id=run.id, chat_id=run.chat_id, kind="model" if kind == "model" else "direct",
-            calls=recorded, origin_seq=origin_seq, auto_turn=auto_turn,
+        outcome = await plans.propose(
+            conn, deps.registry, chat_id=chat_id, summary=summary, steps_in=steps,
+            proposed_by=proposed_by, lang=lang, ttl_s=deps.settings.plan_ttl, preface=preface,
+            proposed_for=proposed_for,
         )  # fmt: skip
-        now_run = await plans_repo.get_run(conn, run_id=run.id, with_steps=False)
-    if now_run.status in ENDED and deps.schedule_followup is not None:
-        # An auto-approved plan can end before this record exists; its end found none.
-        deps.schedule_followup(run.id)
+        # In the proposal's commit: an auto-approved run cannot end before its call is known.
+        await calls_repo.add_plan_call(
+            conn, run_id=outcome.run.id, chat_id=chat_id,
+            kind="model" if kind == "model" else "direct",
+            calls=[
+                {"id": _call_id(c.id), "name": TOOL_NAME, "arguments": _canonical(c.arguments)}
+                for c in calls
+            ],
+            origin_seq=result.message.seq if origin_seq is None else origin_seq,
+            auto_turn=auto_turn,
+        )  # fmt: skip
+    result.run = outcome.run
+    # The model's own words (if any), the proposal and an auto-approval, as written.
+    result.replies.extend(outcome.messages)
 
 
 def _call_id(given: str) -> str:

@@ -23,7 +23,8 @@ from piloto.i18n import t
 from piloto.plans import repo as plans_repo
 from piloto.plans import service as plans
 from piloto.plans.consent import Intent, detect_intent
-from piloto.plans.models import PlanRun
+from piloto.plans.models import Outcome, PlanRun
+from piloto.plans.service import Refused
 from piloto.plans.validate import PlanInvalid
 from piloto.threads import repo
 
@@ -164,20 +165,19 @@ async def _consent(
 
 
 async def _guarded(deps: ChatDeps, result: TurnResult, chat_id: str, action: Any) -> PlanRun | None:
-    """Run a consent action; a refusal becomes a chat message instead of an HTTP error."""
+    """Run a consent action and reply with the lines it wrote; a refusal becomes a chat line."""
     try:
-        run: PlanRun = await action()
+        outcome: Outcome = await action()
+    except Refused as exc:
+        # The refusal wrote its own line (the draft expired): that line is the reply.
+        result.replies.extend(exc.outcome.messages)
+        return None
     except PilotoError as exc:
         result.replies.append(await say(deps, chat_id, exc.message, role="event"))
         return None
-    # Other turns may have written meanwhile: reply with this run's own announcement.
-    async with deps.db.read() as conn:
-        recent = await repo.recent_messages(conn, chat_id=chat_id, limit=50)
-    mine = [
-        m for m in recent if m.run_id == run.id and m.role == "event" and m.seq > result.message.seq
-    ]
-    result.replies.extend(mine[-1:])
-    return run
+    # The action's own lines, whatever other turns wrote in the chat meanwhile.
+    result.replies.extend(outcome.messages)
+    return outcome.run
 
 
 async def _direct(

@@ -3,7 +3,8 @@
 A project may require several different people for a risk class (``required_approvals``).
 Each approval is stored with the plan hash and audited in the same transaction as the check;
 the run's row is locked first so concurrent approvers see each other and exactly one of
-them — the last needed — queues the run.
+them — the last needed — queues the run. The functions here run in the caller's write
+transaction (``plans.service`` opens it) and return what they wrote.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from piloto.auth.tokens import Principal
 from piloto.errors import Conflict, Forbidden
 from piloto.i18n import t
 from piloto.plans import repo
-from piloto.plans.models import PlanRun
+from piloto.plans.models import Approval, Outcome, PlanRun
 from piloto.projects.repo import get_project
-from piloto.store.db import Database
 from piloto.store.ids import now
 from piloto.store.schema import chat_state, runs
 from piloto.threads import repo as threads_repo
@@ -28,6 +28,21 @@ RISK_ORDER = {"read": 0, "write": 1, "destructive": 2}
 def plan_risk(risks: list[str]) -> str:
     """A plan's risk: its riskiest step's (an unknown risk counts as ``write``)."""
     return max(risks or ["read"], key=lambda r: RISK_ORDER.get(r, RISK_ORDER["write"]))
+
+
+class Refused(Conflict):
+    """A refusal that still wrote something (a draft found expired): the caller answers with it."""
+
+    def __init__(self, message: str, outcome: Outcome, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.outcome = outcome
+
+
+async def _make_active(conn: Any, *, run_id: str, chat_id: str) -> None:
+    await repo.set_chat_state(
+        conn, chat_id=chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run_id
+    )
+    await repo.set_chat_state(conn, chat_id=chat_id, active_run_id=run_id)
 
 
 async def queue_run(
@@ -45,15 +60,23 @@ async def queue_run(
         conn, run_id=run_id, frm="draft", to="queued", where=where,
         confirmed_by=actor, confirmed_at=now(), approved_by_policy=by_policy,
     )  # fmt: skip
-    await repo.set_chat_state(
-        conn, chat_id=chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run_id
-    )
-    await repo.set_chat_state(conn, chat_id=chat_id, active_run_id=run_id)
+    await _make_active(conn, run_id=run_id, chat_id=chat_id)
 
 
-async def expire_run(conn: Any, run: PlanRun, lang: str) -> None:
-    """``draft → expired``, audited and announced."""
-    await repo.transition(conn, run_id=run.id, frm="draft", to="expired")
+async def queue(conn: Any, run: PlanRun, *, actor: str, by_policy: bool) -> PlanRun:
+    """``queue_run`` for a draft read in this transaction, on its hash; the run as queued."""
+    at = now()
+    queued = await repo.move(
+        conn, run, to="queued", where=runs.c.plan_hash == run.plan_hash, confirmed_by=actor,
+        confirmed_at=at, approved_by_policy=by_policy, updated_at=at,
+    )  # fmt: skip
+    await _make_active(conn, run_id=run.id, chat_id=run.chat_id)
+    return queued
+
+
+async def expire_run(conn: Any, run: PlanRun, lang: str) -> Outcome:
+    """``draft → expired``, audited and announced; ``run`` is read in this transaction."""
+    expired = await repo.move(conn, run, to="expired")
     await repo.set_chat_state(
         conn, chat_id=run.chat_id, pending_run_id=None, where=chat_state.c.pending_run_id == run.id
     )
@@ -67,38 +90,31 @@ async def expire_run(conn: Any, run: PlanRun, lang: str) -> None:
         plan_hash=run.plan_hash,
         outcome="expired",
     )
-    await threads_repo.append_message(
+    msg = await threads_repo.append_message(
         conn, chat_id=run.chat_id, role="event", content=t(lang, "expired"), run_id=run.id
     )
+    return Outcome(expired, [msg])
 
 
 async def confirm(
-    db: Database, *, run_id: str, plan_hash_: str, principal: Principal, lang: str
-) -> PlanRun:
-    """This person approves exactly this plan; the last approval needed queues it (one CAS)."""
+    conn: Any, *, run_id: str, plan_hash_: str, principal: Principal, lang: str
+) -> Outcome:
+    """This person approves exactly this plan; the last approval needed queues it (one CAS).
+
+    Runs in the caller's write transaction, under the run's row lock, and returns the run as
+    written. A draft found past its TTL is expired instead: the outcome says ``expired`` and
+    the caller refuses the confirmation once that is committed.
+    """
     if not principal.can("operator"):
         raise Forbidden(t(lang, "viewer_cannot_confirm"), code="viewer")
-    expired = False
-    async with db.gate(f"confirm:{run_id}"):
-        # Losers learn it from a snapshot, without queueing for the writer; the conditional
-        # UPDATE in the transaction below stays the real check (other instances, races).
-        async with db.read() as conn:
-            _refuse(await repo.get_run(conn, run_id=run_id, with_steps=False), plan_hash_, lang)
-        async with db.write() as conn:
-            run = await repo.get_run(conn, run_id=run_id, with_steps=False, for_update=True)
-            _refuse(run, plan_hash_, lang)
-            if run.expires_at is not None and run.expires_at < now():
-                await expire_run(conn, run, lang)
-                expired = True
-            else:
-                await _approve(conn, run, principal, lang)
-    if expired:
-        raise Conflict(t(lang, "expired"), code="expired", status="expired", run_id=run_id)
-    async with db.read() as conn:
-        return await repo.get_run(conn, run_id=run_id)
+    run = await repo.get_run(conn, run_id=run_id, for_update=True)
+    refuse(run, plan_hash_, lang)
+    if run.expires_at is not None and run.expires_at < now():
+        return await expire_run(conn, run, lang)
+    return await _approve(conn, run, principal, lang)
 
 
-def _refuse(run: PlanRun, plan_hash_: str, lang: str) -> None:
+def refuse(run: PlanRun, plan_hash_: str, lang: str) -> None:
     """409 unless ``run`` is a draft with exactly this hash."""
     if run.status != "draft":
         raise Conflict(
@@ -114,7 +130,7 @@ def _refuse(run: PlanRun, plan_hash_: str, lang: str) -> None:
         )  # fmt: skip
 
 
-async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> None:
+async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> Outcome:
     project = await get_project(conn, project_id=run.project_id)
     # The stricter of the rule when proposed and the rule now: raising it applies to drafts.
     required = max(run.approvals_required or 1, project.settings.approvals_for(run.risk or "write"))
@@ -129,9 +145,10 @@ async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> 
             status=active.status,
             run_id=active.id,
         )
+    at = now()
     added = await repo.add_approval(
         conn, run_id=run.id, principal=principal.token_id, name=principal.name,
-        plan_hash=run.plan_hash,
+        plan_hash=run.plan_hash, at=at,
     )  # fmt: skip
     if not added:
         raise Conflict(
@@ -139,6 +156,9 @@ async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> 
             code="already_approved", status=run.status, run_id=run.id,
             approvals=before, approvals_required=required,
         )  # fmt: skip
+    run = run.model_copy(
+        update={"approvals": [*run.approvals, Approval(by=principal.name, at=at)], "updated_at": at}
+    )
     count = before + 1
     audit = {
         "project_id": run.project_id, "chat_id": run.chat_id, "run_id": run.id,
@@ -148,7 +168,7 @@ async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> 
         await append_audit(
             conn, actor=principal.name, action="approve", outcome=f"{count}/{required}", **audit
         )
-        await threads_repo.append_message(
+        msg = await threads_repo.append_message(
             conn,
             chat_id=run.chat_id,
             role="event",
@@ -158,20 +178,18 @@ async def _approve(conn: Any, run: PlanRun, principal: Principal, lang: str) -> 
             ),
             run_id=run.id,
         )  # fmt: skip
-        await repo.emit_run(conn, run_id=run.id)
-        return
-    await queue_run(
-        conn, run_id=run.id, chat_id=run.chat_id, actor=principal.name, by_policy=False,
-        expected_hash=run.plan_hash,
-    )  # fmt: skip
+        await repo.emit(conn, run)
+        return Outcome(run, [msg])
+    queued = await queue(conn, run, actor=principal.name, by_policy=False)
     await append_audit(
         conn, actor=principal.name, action="confirm", outcome="queued",
         request_summary=f"{count}/{required} approvals" if required > 1 else None, **audit,
     )  # fmt: skip
-    await threads_repo.append_message(
+    msg = await threads_repo.append_message(
         conn,
         chat_id=run.chat_id,
         role="event",
         content=t(lang, "confirmed", actor=principal.name),
         run_id=run.id,
     )
+    return Outcome(queued, [msg])

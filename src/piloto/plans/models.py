@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from piloto.threads.models import Message
 
 RunStatus = Literal[
     "draft", "queued", "running", "cancelling", "done", "error",
@@ -107,3 +110,15 @@ class ChatState(BaseModel):
     last_run_id: str | None = None
     last_run_status: str | None = None
     last_run_at: float | None = None
+
+
+@dataclass
+class Outcome:
+    """What a consent action wrote: the run as it now stands and the chat lines it appended.
+
+    Returned by propose, confirm, cancel and the interrupted-step decision, so a caller
+    answers with them instead of reading back what the action just wrote.
+    """
+
+    run: PlanRun
+    messages: list[Message] = field(default_factory=list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import Any, get_args
 
 from sqlalchemy import func, insert, select, text, update
@@ -65,32 +66,24 @@ async def insert_run(
     risk: str | None = None,
     approvals_required: int | None = None,
     corrects: dict[str, Any] | None = None,
-) -> str:
-    """Store a new draft with its steps; each step's Idempotency-Key is ``run_id:step_id``."""
+) -> PlanRun:
+    """Store a new draft with its steps and return it as stored (read from what was written).
+
+    Each step's Idempotency-Key is ``run_id:step_id``.
+    """
     run_id = new_id()
     t = now()
-    await conn.execute(
-        insert(runs).values(
-            id=run_id,
-            chat_id=chat_id,
-            project_id=project_id,
-            status="draft",
-            summary=summary,
-            plan_json=plan_json,
-            plan_hash=plan_hash,
-            proposed_by=proposed_by,
-            approved_by_policy=False,
-            supersedes_run_id=supersedes_run_id,
-            proposed_for=proposed_for,
-            proposed_for_name=proposed_for_name,
-            risk=risk,
-            approvals_required=approvals_required,
-            corrects_json=json.dumps(corrects, sort_keys=True) if corrects else None,
-            created_at=t,
-            updated_at=t,
-            expires_at=expires_at,
-        )
-    )
+    row: dict[str, Any] = {
+        "id": run_id, "chat_id": chat_id, "project_id": project_id, "status": "draft",
+        "summary": summary, "plan_json": plan_json, "plan_hash": plan_hash,
+        "proposed_by": proposed_by, "approved_by_policy": False,
+        "supersedes_run_id": supersedes_run_id, "proposed_for": proposed_for,
+        "proposed_for_name": proposed_for_name, "risk": risk,
+        "approvals_required": approvals_required,
+        "corrects_json": json.dumps(corrects, sort_keys=True) if corrects else None,
+        "created_at": t, "updated_at": t, "expires_at": expires_at,
+    }  # fmt: skip
+    await conn.execute(insert(runs).values(**row))
     rows = []
     for idx, spec in enumerate(step_specs):
         step_id = new_id()
@@ -100,10 +93,14 @@ async def insert_run(
             "risk": spec.get("risk", "write"), "status": "pending", "attempts": 0,
             "idempotency_key": f"{run_id}:{step_id}", "risk_reason": spec.get("risk_reason"),
             "warnings_json": json.dumps(spec["warnings"]) if spec.get("warnings") else None,
+            "request_summary": None, "response_json": None, "error": None, "started_at": None,
+            "finished_at": None, "duration_ms": None,
         })  # fmt: skip
     if rows:
         await conn.execute(insert(steps), rows)
-    return run_id
+    # The same conversion a read makes, from the values just written: no read back.
+    fields = {c.name: row.get(c.name) for c in runs.c}
+    return _run(SimpleNamespace(**fields), [SimpleNamespace(**r) for r in rows])
 
 
 async def get_run(
@@ -234,15 +231,41 @@ async def set_chat_state(
 
 
 async def emit_run(conn: AsyncConnection, *, run_id: str) -> None:
-    """Log the run's current state for live clients (inside the caller's transaction)."""
-    run = await get_run(conn, run_id=run_id)
+    """Log the run's current state, read back, for live clients (in the caller's transaction)."""
+    await emit(conn, await get_run(conn, run_id=run_id))
+
+
+async def emit(conn: AsyncConnection, run: PlanRun) -> None:
+    """Log ``run`` as this transaction wrote it for live clients."""
     await append_event(conn, chat_id=run.chat_id, type="run", data=run.public())
 
 
+async def move(
+    conn: AsyncConnection, run: PlanRun, *, to: RunStatus, where: Any = None, **values: Any
+) -> PlanRun:
+    """``transition`` from ``run``'s status; returns the run as written and logs it, no read back.
+
+    ``run`` must be current (read in this transaction, under its row lock where it matters):
+    the conditional UPDATE still refuses a run that moved meanwhile.
+    """
+    values.setdefault("updated_at", now())
+    await transition(conn, run_id=run.id, frm=run.status, to=to, where=where, emit=False, **values)
+    moved = run.model_copy(update={"status": to, **values})
+    await emit(conn, moved)
+    return moved
+
+
 async def add_approval(
-    conn: AsyncConnection, *, run_id: str, principal: str, name: str, plan_hash: str
+    conn: AsyncConnection,
+    *,
+    run_id: str,
+    principal: str,
+    name: str,
+    plan_hash: str,
+    at: float | None = None,
 ) -> bool:
-    """Record one person's approval; False when they had already approved this run."""
+    """Record one person's approval at ``at`` (now); False when they had already approved."""
+    at = now() if at is None else at
     exists = (
         await conn.execute(
             select(func.count())
@@ -257,13 +280,13 @@ async def add_approval(
         async with conn.begin_nested():
             await conn.execute(
                 insert(approvals).values(
-                    run_id=run_id, principal=principal, name=name, plan_hash=plan_hash, at=now()
+                    run_id=run_id, principal=principal, name=name, plan_hash=plan_hash, at=at
                 )
             )
     except IntegrityError:
         return False
     # The run changed for everyone watching it: newer than any snapshot they hold.
-    await conn.execute(update(runs).where(runs.c.id == run_id).values(updated_at=now()))
+    await conn.execute(update(runs).where(runs.c.id == run_id).values(updated_at=at))
     return True
 
 

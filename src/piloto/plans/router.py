@@ -43,6 +43,14 @@ async def _lang(db: DB, chat_id: str, default: str) -> str:
     return chat.language or default
 
 
+async def _run_lang(db: DB, run_id: str, default: str) -> str:
+    """The language of the chat a run belongs to (404 for no such run), in one snapshot."""
+    async with db.read() as conn:
+        run = await repo.get_run(conn, run_id=run_id, with_steps=False)
+        chat = await threads_repo.get_chat(conn, chat_id=run.chat_id)
+    return chat.language or default
+
+
 @router.get("/runs/{run_id}")
 async def get_run(run_id: str, db: DB, _: Viewer) -> dict[str, Any]:
     """A run with its steps."""
@@ -66,13 +74,11 @@ async def confirm_run(
     """Confirm the draft whose hash you reviewed; 409 when it is not a draft or the hash differs."""
 
     async def handler() -> dict[str, Any]:
-        async with db.read() as conn:
-            run = await repo.get_run(conn, run_id=run_id, with_steps=False)
-        lang = await _lang(db, run.chat_id, settings.language)
+        lang = await _run_lang(db, run_id, settings.language)
         confirmed = await service.confirm(
             db, run_id=run_id, plan_hash_=body.plan_hash, principal=principal, lang=lang
         )
-        return confirmed.public()
+        return confirmed.run.public()
 
     return await idempotent_json(
         db, scope=f"{principal.token_id}:confirm:{run_id}", key=idempotency_key,
@@ -88,10 +94,9 @@ async def cancel_run(
     """Cancel a draft or queued run; a running one stops before its next step."""
 
     async def handler() -> dict[str, Any]:
-        async with db.read() as conn:
-            run = await repo.get_run(conn, run_id=run_id, with_steps=False)
-        lang = await _lang(db, run.chat_id, settings.language)
-        return (await service.cancel(db, run_id=run_id, principal=principal, lang=lang)).public()
+        lang = await _run_lang(db, run_id, settings.language)
+        cancelled = await service.cancel(db, run_id=run_id, principal=principal, lang=lang)
+        return cancelled.run.public()
 
     return await idempotent_json(
         db, scope=f"{principal.token_id}:cancel:{run_id}", key=idempotency_key, body={},
@@ -116,7 +121,7 @@ async def edit_run(
         steps_in=[s.model_dump() for s in body.steps], proposed_by=f"{principal.name} (edit)",
         lang=lang, ttl_s=settings.plan_ttl, proposed_for=principal,
     )  # fmt: skip
-    return new.public()
+    return new.run.public()
 
 
 @router.post("/runs/{run_id}/decision")
@@ -124,11 +129,8 @@ async def decide(
     run_id: str, body: InterruptedChoiceIn, db: DB, settings: AppSettings, principal: Operator
 ) -> dict[str, Any]:
     """For an interrupted run: retry the step, skip it, or abort the run."""
-    async with db.read() as conn:
-        run = await repo.get_run(conn, run_id=run_id, with_steps=False)
-    lang = await _lang(db, run.chat_id, settings.language)
-    return (
-        await service.decide_interrupted(
-            db, run_id=run_id, choice=body.decision, principal=principal, lang=lang
-        )
-    ).public()
+    lang = await _run_lang(db, run_id, settings.language)
+    decided = await service.decide_interrupted(
+        db, run_id=run_id, choice=body.decision, principal=principal, lang=lang
+    )
+    return decided.run.public()

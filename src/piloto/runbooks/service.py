@@ -184,11 +184,12 @@ async def start(
         raise Invalid(t(lang, "runbook_other_project"), code="other_project")
     values = params.resolve_arguments(runbook.parameters, arguments, lang)
     steps = params.fill_steps(runbook.steps, values, lang=lang)
-    return await plans_service.propose(
+    proposed = await plans_service.propose(
         db, registry, chat_id=chat_id, summary=_summary(runbook),
         steps_in=steps, proposed_by=proposed_by, lang=lang, ttl_s=ttl_s,
         proposed_for=proposed_for,
     )  # fmt: skip
+    return proposed.run
 
 
 def _summary(runbook: Runbook) -> str:

@@ -137,6 +137,6 @@ async def propose_correction(ctx: RunCtx, correction: Correction) -> None:
     text = t(ctx.lang, "reasoner_new_plan", n=correction.step_n, summary=clip(run.summary, 120))
     async with deps.db.write() as conn:
         await threads_repo.append_message(
-            conn, chat_id=run.chat_id, role="event", content=text, run_id=new.id,
+            conn, chat_id=run.chat_id, role="event", content=text, run_id=new.run.id,
             meta={"kind": "reasoner", "action": "new_plan", "from_run": run.id, "corrects": correction.corrects},
         )  # fmt: skip
