@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from piloto.events.bus import EventBus
 from piloto.settings import async_url
 from piloto.store.eventlog import assign_seqs, assign_seqs_sync, defer_seqs, forget_seqs
-from piloto.store.unit import SqliteReaders, SqliteWriter
+from piloto.store.unit import PgUnits, SqliteReaders, SqliteWriter, pipelined
 
 log = logging.getLogger("piloto.store")
 
@@ -51,11 +51,15 @@ class Database:
         self.bus = EventBus()
         self._writer: SqliteWriter | None = None
         self._readers: SqliteReaders | None = None
+        self._pg_units: PgUnits | None = None
         self._gates: dict[str, tuple[asyncio.Lock, int]] = {}
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine.sync_engine)
             self._writer = SqliteWriter(_sync_url(aurl), _configure_sqlite)
             self._readers = SqliteReaders(_sync_url(aurl), _configure_sqlite)
+        else:
+            # The same driver, its sync side: psycopg serves both.
+            self._pg_units = PgUnits(aurl)
 
     async def read_unit(self, fn: Callable[[SyncConnection], T]) -> T:
         """Run sync ``fn`` in a read-only snapshot: on SQLite one hop to a reader thread."""
@@ -67,15 +71,16 @@ class Database:
     async def write_unit(self, fn: Callable[[SyncConnection], T]) -> T:
         """Run ``fn`` as one write transaction, committed if it returns; its result.
 
-        ``fn`` is sync code on a sync connection: on SQLite the whole transaction is one hop
-        to the writer thread instead of one per statement. Events, ``after_commit`` hooks and
-        SSE wake-ups behave as in ``write()``.
+        ``fn`` is sync code on a sync connection: the whole transaction is one hop to the
+        writer thread (SQLite) or a unit thread (PostgreSQL, pipelined) instead of one per
+        statement. Events, ``after_commit`` hooks and SSE wake-ups behave as in ``write()``.
         """
-        if self._writer is None:
-            async with self.engine.connect() as conn, self._transaction(conn) as tx:
-                return await tx.run_sync(fn)
-        async with self._write_lock:  # shared with write(): one writer at a time, FIFO
-            result, chats, callbacks = await self._writer.call(lambda c: _unit(c, fn))
+        if self._pg_units is not None:
+            result, chats, callbacks = await self._pg_units.call(lambda c: _unit(c, fn))
+        else:
+            assert self._writer is not None
+            async with self._write_lock:  # shared with write(): one writer at a time, FIFO
+                result, chats, callbacks = await self._writer.call(lambda c: _unit(c, fn))
         self.bus.publish(chats)
         for hook in callbacks:
             hook()
@@ -143,6 +148,8 @@ class Database:
             await self._writer.close()
         if self._readers is not None:
             await self._readers.close()
+        if self._pg_units is not None:
+            await self._pg_units.close()
         await self.engine.dispose()
 
 
@@ -154,7 +161,9 @@ def _unit(
     conn.info.pop(_AFTER_COMMIT, None)
     defer_seqs(conn)
     try:
-        with conn.begin():
+        # Pipelined on PostgreSQL: a statement's error surfaces by the pipeline's end, before
+        # the commit, and rolls the whole unit back.
+        with conn.begin(), pipelined(conn):
             result = fn(conn)
             assign_seqs_sync(conn)
     finally:
