@@ -117,6 +117,22 @@ async def test_model_errors_keep_the_conversation(
     assert needle in msgs[-1]["content"]
 
 
+async def test_a_model_error_replies_with_its_own_line_while_another_turn_writes(
+    world: World, llm: ScriptedLLM
+) -> None:
+    for _ in range(4):
+        llm.push(Reply(status=500))
+        failed, proposed = await asyncio.gather(
+            world.send("status please"), world.send("/cmd box uname -a")
+        )
+        assert failed.status_code == proposed.status_code == 200
+        stored = {m["id"]: m for m in await world.messages()}
+        reply = failed.json()["reply"]
+        assert reply == stored[reply["id"]] and reply["meta"]["kind"] == "model_error"
+        assert failed.json()["replies"] == [reply]
+        assert proposed.json()["reply"]["run_id"] == proposed.json()["run"]["id"]
+
+
 async def test_model_text_saying_yes_never_confirms(world: World, llm: ScriptedLLM) -> None:
     llm.push(Reply(tool_calls=[("mcp_request", plan_args())]))
     run = (await world.send("kernel?")).json()["run"]

@@ -12,13 +12,14 @@ from piloto.chat.context import TurnContext, turn_context
 from piloto.chat.proposal import propose
 from piloto.chat.textcalls import parse_text_calls
 from piloto.chat.toolcall import TOOL_NAME, ToolCallError, plan_from_tool_calls
-from piloto.chat.turnkit import ChatDeps, TurnResult, last_message, say
+from piloto.chat.turnkit import ChatDeps, TurnResult, say
 from piloto.i18n import t
 from piloto.llm import Completion, ModelError, ToolCall
 from piloto.metrics import MODEL_LATENCY
 from piloto.plans.validate import PlanInvalid
 from piloto.store.eventlog import append_event
 from piloto.threads import repo
+from piloto.threads.models import Message
 
 log = logging.getLogger("piloto.chat")
 STREAM_FLUSH_S = 0.25
@@ -52,8 +53,8 @@ async def model_turn(
     messages = ctx.messages
     for attempt in (1, 2):
         completion = await _complete(deps, chat_id, messages, lang, ctx)
-        if completion is None:
-            result.replies.append(await last_message(deps, chat_id))
+        if isinstance(completion, Message):
+            result.replies.append(completion)  # the failure's own line, as written
             return
         if superseded is not None and await superseded():
             log.info(
@@ -128,8 +129,9 @@ def _correction(
 
 async def _complete(
     deps: ChatDeps, chat_id: str, messages: list[dict[str, Any]], lang: str, ctx: TurnContext
-) -> Completion | None:
-    """Call the model, streaming text into the event log; a failure becomes a stored message."""
+) -> Completion | Message:
+    """Call the model, streaming text into the event log; a failure becomes a stored message,
+    which is returned instead."""
     assert deps.model is not None
     buffer: list[str] = []
     last_flush = time.monotonic()
@@ -163,11 +165,11 @@ async def _complete(
                     conn, chat_id=chat_id, role="assistant", meta={"incomplete": True},
                     content=t(lang, "incomplete_text", text=exc.partial.strip()),
                 )  # fmt: skip
-            await repo.append_message(
+            failed = await repo.append_message(
                 conn, chat_id=chat_id, role="event", content=exc.message(lang),
                 meta={**meta, "reason": exc.reason} if exc.reason else meta,
             )  # fmt: skip
-        return None
+        return failed
     finally:
         MODEL_LATENCY.observe(time.perf_counter() - started)
     return completion

@@ -60,9 +60,3 @@ async def say(
         return await repo.append_message(
             conn, chat_id=chat_id, role=role, content=content, run_id=run_id, meta=meta
         )
-
-
-async def last_message(deps: ChatDeps, chat_id: str) -> Message:
-    """The chat's newest message (what a failed model call just wrote)."""
-    async with deps.db.read() as conn:
-        return (await repo.recent_messages(conn, chat_id=chat_id, limit=1))[0]
