@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from piloto.store import unit
 from piloto.store.ids import new_id, now
 from piloto.store.schema import notification_deliveries, notifications
 
@@ -75,6 +77,34 @@ async def enqueue(
     )
     conn.info.setdefault("piloto_notify", set()).add(WAKE_KEY)
     return nid
+
+
+def enqueue_sync(
+    conn: Connection,
+    *,
+    event: str,
+    project_id: str | None,
+    chat_id: str | None,
+    run_id: str | None,
+    text: str,
+) -> str:
+    """``enqueue`` inside a unit of work (``Database.write_unit``)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown notification event {event!r}")
+    nid = new_id()
+    values = {
+        "id": nid, "event": event, "project": project_id, "chat": chat_id, "run": run_id,
+        "text": text[:TEXT_MAX], "no": False, "at": now(),
+    }  # fmt: skip
+    unit.run(conn, _INSERT_SYNC, values)
+    conn.info.setdefault("piloto_notify", set()).add(WAKE_KEY)
+    return nid
+
+
+_INSERT_SYNC = (
+    "INSERT INTO notifications (id, event, project_id, chat_id, run_id, text, expanded, "
+    "created_at) VALUES (:id, :event, :project, :chat, :run, :text, :no, :at)"
+)
 
 
 async def unexpanded(conn: AsyncConnection, *, limit: int = 100) -> list[Pending]:

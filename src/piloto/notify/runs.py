@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.i18n import t
-from piloto.notify.repo import enqueue
+from piloto.notify.repo import enqueue, enqueue_sync
+from piloto.store import unit
 from piloto.store.schema import chats, runs
 
 # A run's new status → the event people subscribe to.
@@ -23,6 +25,37 @@ async def notify_run(conn: AsyncConnection, *, run_id: str, status: str) -> None
     event = RUN_EVENTS.get(status)
     if event is not None:
         await _enqueue(conn, run_id=run_id, event=event)
+
+
+def notify_run_sync(conn: Connection, *, run_id: str, status: str) -> None:
+    """``notify_run`` inside a unit of work (``Database.write_unit``)."""
+    event = RUN_EVENTS.get(status)
+    if event is None:
+        return
+    row = unit.one(conn, _RUN_AND_CHAT, {"id": run_id})
+    if row is None:
+        return
+    chat_id, project_id, summary, error, title, language = row
+    enqueue_sync(
+        conn, event=event, project_id=project_id, chat_id=chat_id, run_id=run_id,
+        text=_text(event, summary, error, title, language),
+    )  # fmt: skip
+
+
+_RUN_AND_CHAT = (
+    "SELECT r.chat_id, r.project_id, r.summary, r.error, c.title, c.language "
+    "FROM runs r JOIN chats c ON c.id = r.chat_id WHERE r.id = :id"
+)
+
+
+def _text(
+    event: str, summary: str | None, error: str | None, title: str, language: str | None
+) -> str:
+    key = "notify_" + event.replace(".", "_")
+    text = t(language, key, summary=(summary or "")[:SUMMARY_MAX], chat=title[:SUMMARY_MAX])
+    if event == "run.failed" and error:
+        text += "\n" + str(error)[:SUMMARY_MAX]
+    return text
 
 
 async def notify_waiting(conn: AsyncConnection, *, run_id: str) -> None:
@@ -47,11 +80,7 @@ async def _enqueue(conn: AsyncConnection, *, run_id: str, event: str) -> None:
     ).first()
     if row is None:
         return
-    summary = (row.summary or "")[:SUMMARY_MAX]
-    key = "notify_" + event.replace(".", "_")
-    text = t(row.language, key, summary=summary, chat=row.title[:SUMMARY_MAX])
-    if event == "run.failed" and row.error:
-        text += "\n" + str(row.error)[:SUMMARY_MAX]
+    text = _text(event, row.summary, row.error, row.title, row.language)
     await enqueue(
         conn, event=event, project_id=row.project_id, chat_id=row.chat_id, run_id=run_id, text=text
     )

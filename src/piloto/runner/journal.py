@@ -40,12 +40,33 @@ def run_delta(
     A step's end leaves the status out: the run may be ``cancelling`` by then, and only the
     person's cancel (a full ``run`` event) says so.
     """
+    return delta_data(
+        run_id=run.id, chat_id=run.chat_id, done=sum(1 for s in run.steps if s.status == "done"),
+        total=len(run.steps), status=status, updated_at=updated_at, step=step, end=end,
+        finished_at=finished_at, error=error,
+    )  # fmt: skip
+
+
+def delta_data(
+    *,
+    run_id: str,
+    chat_id: str,
+    done: int,
+    total: int,
+    status: str | None,
+    updated_at: float,
+    step: PlanStep | None,
+    end: bool,
+    finished_at: float | None,
+    error: str | None,
+) -> dict[str, Any]:
+    """``run_delta`` from the counters, for a writer that does not hold the whole run."""
     data: dict[str, Any] = {
-        "id": run.id,
-        "chat_id": run.chat_id,
+        "id": run_id,
+        "chat_id": chat_id,
         "updated_at": updated_at,
-        "done": sum(1 for s in run.steps if s.status == "done"),
-        "total": len(run.steps),
+        "done": done,
+        "total": total,
     }
     if status is not None:
         data["status"] = status

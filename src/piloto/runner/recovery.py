@@ -26,6 +26,7 @@ from piloto.projects.repo import get_project
 from piloto.runner.finish import close_run, closing_text
 from piloto.runner.journal import with_step
 from piloto.runner.leases import WORKING
+from piloto.runner.recovery_batch import UNKNOWN_OUTCOME, take_over_batch
 from piloto.runner.templating import TemplateError, render
 from piloto.services.registry import ServiceRegistry
 from piloto.store.db import Database
@@ -36,7 +37,8 @@ from piloto.threads import repo as threads_repo
 log = logging.getLogger("piloto.runner.recovery")
 
 TakeOver = Literal["resume", "interrupted", "cancelled", "lost"]
-UNKNOWN_OUTCOME = "Piloto stopped while this step was in flight; whether it ran is unknown"
+# Runs taken over in one unit of work (``recovery_batch``); the rest one by one.
+BATCH = 200
 
 
 async def stale_runs(db: Database, *, take_all: bool, skip: Collection[str] = ()) -> list[Any]:
@@ -63,16 +65,37 @@ async def recover_stale_runs(
 ) -> list[str]:
     """Take over stale runs; returns the ids this instance should now resume."""
     resume: list[str] = []
-    for row in await stale_runs(db, take_all=take_all, skip=skip):
+    rows = await stale_runs(db, take_all=take_all, skip=skip)
+    for at in range(0, len(rows), BATCH):
+        chunk = rows[at : at + BATCH]
         try:
-            outcome = await take_over(
-                db, registry, row=row, owner=owner, lease_s=lease_s, language=language
+            outcomes, slow = await take_over_batch(
+                db, registry, chunk, owner=owner, lease_s=lease_s, language=language
             )
-        except Exception:  # one broken run must not keep the others from being recovered
-            log.exception("could not recover run %s", row.id)
-            continue
-        if outcome == "resume":
-            resume.append(row.id)
+        except Exception:  # the batch rolled back: each of its runs on its own, below
+            log.exception("could not recover %d runs at once; one at a time instead", len(chunk))
+            outcomes, slow = {}, chunk
+        for row in chunk:
+            outcome = outcomes.get(row.id)
+            if outcome is None or outcome == "lost":
+                continue
+            LEASE_TAKEOVERS.inc()
+            log.warning(
+                "took over run %s from %s: %s", row.id, row.lease_owner, outcome,
+                extra={"run_id": row.id},
+            )  # fmt: skip
+            if outcome == "resume":
+                resume.append(row.id)
+        for row in slow:
+            try:
+                outcome = await take_over(
+                    db, registry, row=row, owner=owner, lease_s=lease_s, language=language
+                )
+            except Exception:  # one broken run must not keep the others from being recovered
+                log.exception("could not recover run %s", row.id)
+                continue
+            if outcome == "resume":
+                resume.append(row.id)
     return resume
 
 
