@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from sqlalchemy.engine import Connection
 
 from piloto.plans.models import PlanRun
 from piloto.projects.models import ProjectSettings
@@ -11,6 +14,9 @@ from piloto.runner.deps import RunnerDeps
 from piloto.runner.watch import RunWatch
 
 RunEnd = Literal["done", "error", "cancelled", "interrupted"]
+# A step's end not yet committed: it rides with the next write (``record.end_step``); given
+# the run's new ``updated_at``, it returns the run's status as its lease renewal found it.
+PendingEnd = Callable[[Connection, float], str]
 
 
 @dataclass
@@ -54,3 +60,4 @@ class RunCtx:
     results: dict[int, Any] = field(default_factory=dict)
     # (service, operation) → its resolution, once per run (each step re-checks the allowlist).
     resolved: dict[tuple[str, str], Any] = field(default_factory=dict)
+    pending: PendingEnd | None = None

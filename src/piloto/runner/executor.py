@@ -9,6 +9,7 @@ the run as ``interrupted`` for a person to retry, skip or abort.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -36,7 +37,7 @@ from piloto.runner.deps import RunnerDeps
 from piloto.runner.failure import _command_failed, after_failure, call_failed, command_ran
 from piloto.runner.finish import close_run, closing_text
 from piloto.runner.leases import WORKING, LeaseLost, RunCancelled
-from piloto.runner.record import NotAllowedAnyMore, end_step, note_retry, start_step
+from piloto.runner.record import NotAllowedAnyMore, end_step, flush, note_retry, start_step
 from piloto.runner.report import clip, request_summary
 from piloto.runner.templating import TemplateError, render
 from piloto.runner.watch import RunWatch
@@ -76,6 +77,13 @@ async def execute_run(deps: RunnerDeps, run_id: str) -> str:
     watch.start()
     try:
         outcome = await _run_steps(ctx)
+        await flush(ctx)
+    except Exception:
+        # Stopping, or a takeover: a step that ended well still says so (else recovery would
+        # find it running and could not tell it ran).
+        with contextlib.suppress(Exception):
+            await flush(ctx)
+        raise
     finally:
         await watch.close()
     status = await _finish_run(ctx, outcome)
@@ -198,7 +206,9 @@ async def _run_step(ctx: RunCtx, step: PlanStep, total: int) -> None:
             failure = _command_failed(result) if is_cmd else call_failed(result)
             ms = result.duration_ms or _ms(t0)
             if failure is None:
-                step = await end_step(ctx, step, total, result, None, summary=summary, ms=ms)
+                step = await end_step(
+                    ctx, step, total, result, None, summary=summary, ms=ms, defer=True
+                )
                 ctx.results[step.idx] = step.response  # as stored, serialised once
                 return
             INVOCATION_ERRORS.labels(step.service).inc()

@@ -114,7 +114,7 @@ async def hold(
 
 _HOLD = (
     "UPDATE runs SET lease_expires_at = :expires, updated_at = :t "
-    "WHERE id = :id AND lease_owner = :owner AND status {} RETURNING id"
+    "WHERE id = :id AND lease_owner = :owner AND status {} RETURNING status"
 )
 _HOLD_SQL = {
     False: _HOLD.format("= 'running'"),
@@ -131,11 +131,16 @@ def hold_sync(
     lease_s: float,
     touch: float,
     allow_cancelling: bool = False,
-) -> None:
-    """``hold`` inside a unit of work (``Database.write_unit``); ``touch`` is the new ``updated_at``."""
+) -> str:
+    """``hold`` inside a unit of work (``Database.write_unit``); ``touch`` is the new ``updated_at``.
+
+    Returns the run's status (``cancelling`` only with ``allow_cancelling``): the renewed row
+    stays locked by this transaction, so the status holds until it commits.
+    """
     params = {"expires": now() + lease_s, "t": touch, "id": run_id, "owner": owner}
-    if unit.one(conn, _HOLD_SQL[allow_cancelling], params) is not None:
-        return
+    held = unit.one(conn, _HOLD_SQL[allow_cancelling], params)
+    if held is not None:
+        return str(held[0])
     row = unit.one(conn, _LEASE_OF, {"id": run_id})
     if row is not None and row[1] == owner and row[0] == "cancelling":
         raise RunCancelled(run_id)

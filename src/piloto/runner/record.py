@@ -2,6 +2,12 @@
 
 Every write first renews the run's lease (``hold``), so an instance that lost the run can
 never record anything about it.
+
+A step that ended well is committed with the next write, normally the next step's start:
+one transaction per step instead of two (a commit is the dearest part of a step, an fsync
+on PostgreSQL). Its end is still whole (row, event, chat line and audit record together) and
+committed before anything that follows it is sent; a crash before that commit leaves the step
+``running``, exactly as a crash before its own commit would, for recovery to decide on.
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ from piloto.plans.models import PlanStep
 from piloto.runner.context import RunCtx
 from piloto.runner.failure import command_ran
 from piloto.runner.journal import DELTA, run_delta, with_step
-from piloto.runner.leases import hold, hold_sync
+from piloto.runner.leases import RunCancelled, hold, hold_sync
 from piloto.runner.report import clip, localise_reason, short_result, step_line, stored_response
 from piloto.services.models import InvokeResult
 from piloto.store import unit
+from piloto.store.db import after_commit
 from piloto.store.eventlog import append_event_sync
 from piloto.store.ids import now
 from piloto.threads import repo as threads_repo
@@ -36,6 +43,7 @@ async def say(
     ctx: RunCtx, text: str, *, meta: dict[str, Any], audit: tuple[str, str, str, str] | None = None
 ) -> None:
     """A chat line about the run (and an audit record, when given), under the run's lease."""
+    await flush(ctx)
     run = ctx.run
     async with ctx.deps.db.write() as conn:
         await hold(
@@ -78,6 +86,15 @@ class NotAllowedAnyMore(Exception):
     """The step's service or operation was disabled or removed since the run resolved it."""
 
 
+async def flush(ctx: RunCtx) -> None:
+    """Commit a step's end still waiting for the next write (before the run's end, on the
+    way out, or before a write that cannot carry it)."""
+    pending, ctx.pending = ctx.pending, None
+    if pending is not None:
+        t = now()
+        await ctx.deps.db.write_unit(lambda conn: pending(conn, t))
+
+
 async def start_step(
     ctx: RunCtx, step: PlanStep, summary: str, *, allowed: tuple[str, str]
 ) -> PlanStep:
@@ -100,16 +117,27 @@ async def start_step(
         run_delta(with_step(run, step), status="running", updated_at=t, step=step), default=str
     )
 
-    def write(conn: Connection) -> None:
-        hold_sync(conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, touch=t)
+    pending, ctx.pending = ctx.pending, None
+
+    def write(conn: Connection) -> str:
+        if pending is None:
+            hold_sync(conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, touch=t)
+        elif pending(conn, t) == "cancelling":
+            return "cancelled"  # the previous step's end commits; this step never starts
+        # (else the previous end renewed the lease in this transaction: the row is ours)
         service_id, operation_id = allowed
         check = {"service": service_id, "operation": operation_id, "yes": True}
         if unit.one(conn, _STILL_ALLOWED, check) is None:
-            raise NotAllowedAnyMore(step.operation)
+            return "not allowed"  # committed all the same: the previous end is kept
         unit.run(conn, _START, {"t": t, "summary": summary, "id": step.id})
         append_event_sync(conn, chat_id=run.chat_id, type=DELTA, data_json=data)
+        return "started"
 
-    await deps.db.write_unit(write)
+    done = await deps.db.write_unit(write)
+    if done == "cancelled":
+        raise RunCancelled(run.id)
+    if done == "not allowed":
+        raise NotAllowedAnyMore(step.operation)
     log.info(
         "step %d started",
         step.idx + 1,
@@ -128,6 +156,7 @@ async def note_retry(
     delay: float,
 ) -> None:
     """The failed attempt's result and a chat line saying when the next one comes."""
+    await flush(ctx)
     run = ctx.run
     async with ctx.deps.db.write() as conn:
         await hold(
@@ -168,8 +197,13 @@ async def end_step(
     summary: str | None,
     ms: int | None,
     status: str | None = None,
+    defer: bool = False,
 ) -> PlanStep:
-    """Commit the step's result, its event, its audit record and its chat line together."""
+    """Commit the step's result, its event, its audit record and its chat line together.
+
+    ``defer``: the step ended well and the run goes on; its end is committed with the next
+    write (see the module's docstring) instead of in a transaction of its own.
+    """
     run, deps = ctx.run, ctx.deps
     status = status or ("done" if error is None else "error")
     detail = short_result(result, is_command=command_ran(result) if result else False)
@@ -198,11 +232,11 @@ async def end_step(
     )  # fmt: skip
     audit = audit_config(deps.db.engine)
 
-    def write(conn: Connection) -> None:
+    def write(conn: Connection, touch: float) -> str:
         # The journal's ``step_ended``: one unit of work, the audit record last (on PostgreSQL
         # its chain lock is then held only until the commit).
-        hold_sync(
-            conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, touch=t,
+        held = hold_sync(
+            conn, run_id=run.id, owner=deps.owner, lease_s=deps.lease_s, touch=max(t, touch),
             allow_cancelling=True,
         )  # fmt: skip
         unit.run(conn, _END, params)
@@ -217,7 +251,21 @@ async def end_step(
             request_summary=summary or f"{step.service} {step.operation}",
             response_summary=clip(detail, 1000), outcome=status,
         )  # fmt: skip
+        after_commit(conn, lambda: log.info(
+            "step %d %s", step.idx + 1, status, extra={"service": step.service, "error": error}
+        ))  # fmt: skip
+        return held
 
-    await deps.db.write_unit(write)
-    log.info("step %d %s", step.idx + 1, status, extra={"service": step.service, "error": error})
+    if defer:
+        await flush(ctx)  # never two waiting: each end is committed before the next call
+        ctx.pending = write
+        return step
+    pending, ctx.pending = ctx.pending, None
+
+    def both(conn: Connection) -> None:
+        if pending is not None:  # a waiting step end first, in this transaction
+            pending(conn, t)
+        write(conn, t)
+
+    await deps.db.write_unit(both)
     return step
