@@ -16,11 +16,13 @@ def serve_asgi(
     *,
     lifespan: Literal["on", "off"] = "off",
     port: int = 0,
-    graceful_s: float | None = None,
+    graceful_s: float = 0.5,
 ) -> Generator[str]:
     """Serve ``app`` until the generator is closed; yields its base URL once it listens.
 
-    ``graceful_s`` bounds the shutdown when a test leaves requests hanging on purpose.
+    ``graceful_s`` bounds the shutdown: a test that left a request hanging on purpose (a
+    service slower than the caller's timeout) has its answer by then, and no teardown should
+    wait for the handler's sleep to end.
     """
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan=lifespan, ws="none",
