@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from tests.conftest import make_token
 from tests.support.world import World, make_world
 
+from piloto.i18n import t
 from piloto.store.schema import (
     approvals,
     audit_log,
@@ -21,6 +22,8 @@ from piloto.store.schema import (
     runs,
     steps,
 )
+
+ADMIN = "admin (PILOTO_ADMIN_TOKEN)"  # who the test client is
 
 
 @pytest.fixture
@@ -183,6 +186,7 @@ async def test_a_typed_yes_replies_with_its_own_confirmed_line_while_others_writ
 ) -> None:
     """Each round races a typed "yes" against a typed "no" and a cancel on the card: all three
     write event lines for the same run, and each reply must be the line its own action wrote."""
+    cancel_lines = {t("en", "cancelled", actor=ADMIN), t("en", "cancelling")}
     for _ in range(8):
         run = await propose(world)
         yes, no, card = await asyncio.gather(
@@ -199,15 +203,15 @@ async def test_a_typed_yes_replies_with_its_own_confirmed_line_while_others_writ
             assert turn["reply"]["seq"] > turn["message"]["seq"]
         if y["run"] is not None:
             # It confirmed: its reply is exactly the "confirmed" line, whoever cancelled after.
-            assert y["reply"]["content"].startswith("Confirmed by"), y["reply"]
+            assert y["reply"]["content"] == t("en", "confirmed", actor=ADMIN), y["reply"]
             assert y["reply"]["run_id"] == run["id"] and y["replies"] == [y["reply"]]
         else:
-            assert "Confirmed by" not in y["reply"]["content"], y["reply"]
-        assert "Confirmed by" not in n["reply"]["content"], n["reply"]
+            assert y["reply"]["content"] != t("en", "confirmed", actor=ADMIN), y["reply"]
+        assert n["reply"]["content"] != t("en", "confirmed", actor=ADMIN), n["reply"]
         if n["run"] is not None:
-            assert n["reply"]["content"].startswith(("Cancelled by", "Cancelling")), n["reply"]
+            assert n["reply"]["content"] in cancel_lines, n["reply"]
         confirmed = [m for m in stored.values() if m["run_id"] == run["id"]
-                     and str(m["content"]).startswith("Confirmed by")]  # fmt: skip
+                     and m["content"] == t("en", "confirmed", actor=ADMIN)]  # fmt: skip
         assert len(confirmed) == (1 if y["run"] is not None else 0)
         if card.status_code == 200:
             assert card.json() == await get_run(world, run["id"])
@@ -226,7 +230,7 @@ async def test_two_chats_sending_yes_at_once_each_get_their_own_line(world: Worl
         body = turn.json()
         assert body["reply"]["chat_id"] == w.chat_id
         assert body["reply"]["run_id"] == body["run"]["id"]
-        assert body["reply"]["content"].startswith("Confirmed by")
+        assert body["reply"]["content"] == t("en", "confirmed", actor=ADMIN)
 
 
 # --- a refusal writes nothing but what it should -----------------------------------------------
