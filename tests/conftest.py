@@ -8,6 +8,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from piloto.app import create_app
 from piloto.llm.scripted import ScriptedLLM
 from piloto.settings import Settings
 from piloto.toolbox import ToolboxConfig, start_toolbox_in_thread
+from tests.support import parallel
 from tests.support.settings import ADMIN_TOKEN, make_settings
 from tests.support.world import TOOLBOX_TOKEN
 
@@ -35,6 +37,27 @@ BLOCKING_ALLOWED: list[tuple[str, set[str]]] = [
     # printed once) runs once before the app serves anything: nothing waits on the loop yet.
     ("piloto/app.py", {"startup"}),
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    parallel.configure(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    parallel.unconfigure(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On xdist workers: the slow tests first, and the groups that must share a worker."""
+    parallel.order_and_group(config, items)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own loadgroup (see tests.support.parallel)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` schedules by the groups of ``tests.support.parallel``."""
+    if config.getoption("dist") == "loadgroup":
+        return parallel.GroupScheduling(config, log)
+    return None
 
 
 @pytest.fixture(autouse=True)
