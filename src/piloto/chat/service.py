@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from piloto.auth.tokens import Principal
 from piloto.chat.context import catalogue_for as _catalogue_for
 from piloto.chat.direct import DirectError, is_direct, parse_direct
@@ -23,10 +25,11 @@ from piloto.i18n import t
 from piloto.plans import repo as plans_repo
 from piloto.plans import service as plans
 from piloto.plans.consent import Intent, detect_intent
-from piloto.plans.models import Outcome, PlanRun
+from piloto.plans.models import ChatState, Outcome, PlanRun
 from piloto.plans.service import Refused
 from piloto.plans.validate import PlanInvalid
 from piloto.threads import repo
+from piloto.threads.models import Chat, Message
 
 log = logging.getLogger("piloto.chat")
 
@@ -38,13 +41,17 @@ async def send(deps: ChatDeps, *, chat_id: str, text: str, principal: Principal)
         sl = deps.settings.language
         have, need = t(sl, f"role_{principal.role}"), t(sl, "role_operator")
         raise Forbidden(t(sl, "needs_role", role=need, have=have))
-    async with deps.db.write() as conn:
-        chat = await repo.get_chat(conn, chat_id=chat_id)
-        user_msg = await repo.append_message(
+
+    def persist(conn: Connection) -> tuple[Chat, Message, ChatState]:
+        # One unit of work (one hop to the writer on SQLite). The state is read in the
+        # writer's transaction: as fresh as a later snapshot, one transaction less.
+        chat = repo.get_chat_sync(conn, chat_id=chat_id)
+        user_msg = repo.append_message_sync(
             conn, chat_id=chat_id, role="user", content=text, meta={"by": principal.name}
         )
-        # Read in the writer's transaction: as fresh as a later snapshot, one transaction less.
-        state = await plans_repo.get_chat_state(conn, chat_id=chat_id)
+        return chat, user_msg, plans_repo.get_chat_state_sync(conn, chat_id=chat_id)
+
+    chat, user_msg, state = await deps.db.write_unit(persist)
     lang = chat.language or deps.settings.language
     result = TurnResult(user_msg)
     intent = Intent.OTHER if is_direct(text) else detect_intent(text)

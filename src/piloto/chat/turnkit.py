@@ -55,8 +55,9 @@ async def say(
     run_id: str | None = None,
     meta: dict[str, Any] | None = None,
 ) -> Message:
-    """Store one message in its own transaction."""
-    async with deps.db.write() as conn:
-        return await repo.append_message(
+    """Store one message in its own transaction (one unit of work)."""
+    return await deps.db.write_unit(
+        lambda conn: repo.append_message_sync(
             conn, chat_id=chat_id, role=role, content=content, run_id=run_id, meta=meta
         )
+    )

@@ -8,12 +8,14 @@ from types import SimpleNamespace
 from typing import Any, get_args
 
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from piloto.errors import Conflict, NotFound
 from piloto.notify.runs import notify_run
 from piloto.plans.models import Approval, ChatState, PlanRun, PlanStep, RunStatus, allowed
+from piloto.store import unit
 from piloto.store.eventlog import append_event
 from piloto.store.ids import new_id, now
 from piloto.store.schema import approvals, chat_state, runs, steps
@@ -216,6 +218,24 @@ async def get_chat_state(conn: AsyncConnection, *, chat_id: str) -> ChatState:
     return ChatState(
         chat_id=chat_id, pending_run_id=row.pending_run_id, active_run_id=row.active_run_id,
         last_run_id=row.last_run_id, last_run_status=row.last_run_status, last_run_at=row.last_run_at,
+    )  # fmt: skip
+
+
+_GET_CHAT_STATE = (
+    "SELECT pending_run_id, active_run_id, last_run_id, last_run_status, last_run_at "
+    "FROM chat_state WHERE chat_id = :chat"
+)
+
+
+def get_chat_state_sync(conn: Connection, *, chat_id: str) -> ChatState:
+    """``get_chat_state`` inside a unit of work (``Database.write_unit``)."""
+    row = unit.one(conn, _GET_CHAT_STATE, {"chat": chat_id})
+    if row is None:
+        raise NotFound("No such chat. It may have been deleted.")
+    pending, active, last, last_status, last_at = row
+    return ChatState(
+        chat_id=chat_id, pending_run_id=pending, active_run_id=active, last_run_id=last,
+        last_run_status=last_status, last_run_at=last_at,
     )  # fmt: skip
 
 

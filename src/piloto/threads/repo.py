@@ -71,6 +71,20 @@ async def get_chat(conn: AsyncConnection, *, chat_id: str) -> Chat:
     return _chat(row)
 
 
+_GET_CHAT = (
+    "SELECT id, project_id, title, language, model, created_at, updated_at FROM chats "
+    "WHERE id = :chat"
+)
+
+
+def get_chat_sync(conn: Connection, *, chat_id: str) -> Chat:
+    """``get_chat`` inside a unit of work (``Database.write_unit``)."""
+    row = unit.one(conn, _GET_CHAT, {"chat": chat_id})
+    if row is None:
+        raise NotFound("No such chat. It may have been deleted.")
+    return Chat(**dict(zip(Chat.model_fields, row, strict=True)))
+
+
 async def list_chats(conn: AsyncConnection, *, project_id: str) -> list[Chat]:
     """A project's chats, newest first."""
     await get_project(conn, project_id=project_id)
