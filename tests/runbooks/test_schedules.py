@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from piloto.runbooks.scheduler import fire_due
 from tests.conftest import make_token
@@ -241,3 +242,56 @@ async def test_a_scheduled_run_executes_on_the_runner_and_is_audited(
         entries = audit if isinstance(audit, list) else audit.get("entries", audit.get("items", []))
         confirms = [e for e in entries if e["action"] == "confirm"]
         assert confirms and confirms[0]["actor"] == f"schedule:{sched['id']}"
+
+
+async def _refuse_new_runs(world: World, on: bool) -> None:
+    """A database that fails the firing's insert of its run (as a full disk would)."""
+    db = world.client.app.state.db  # type: ignore[attr-defined]
+    async with db.write() as conn:
+        if conn.dialect.name == "sqlite":
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER no_runs BEFORE INSERT ON runs "
+                    "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+                )
+                if on
+                else text("DROP TRIGGER no_runs")
+            )
+        elif on:
+            await conn.execute(
+                text(
+                    "CREATE FUNCTION no_runs() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+                )
+            )
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER no_runs BEFORE INSERT ON runs "
+                    "FOR EACH ROW EXECUTE FUNCTION no_runs()"
+                )
+            )
+        else:
+            await conn.execute(text("DROP TRIGGER no_runs ON runs"))
+            await conn.execute(text("DROP FUNCTION no_runs()"))
+
+
+async def test_a_firing_whose_write_fails_is_not_spent(world: World) -> None:
+    # The door and the proposal commit together: a firing that could not write its run
+    # leaves the schedule due, and the next pass fires it exactly once.
+    runbook = (await create(world, disk_runbook(world))).json()
+    sched = (await schedule(world, runbook["id"])).json()
+    due = sched["next_run_at"]
+    messages_before = len((await world.client.get(f"/api/chats/{world.chat_id}/messages")).json())
+
+    await _refuse_new_runs(world, True)
+    assert await fire(world.client, due) == []
+    after = await get(world, f"/api/schedules/{sched['id']}")
+    assert after["next_run_at"] == due and after["last_run"] is None
+    assert after["status"] == "active"
+    messages = (await world.client.get(f"/api/chats/{world.chat_id}/messages")).json()
+    assert len(messages) == messages_before  # nothing half-said in the chat
+
+    await _refuse_new_runs(world, False)
+    [run_id] = await fire(world.client, due)
+    assert (await get(world, f"/api/runs/{run_id}"))["status"] == "queued"
+    assert await fire(world.client, due) == []

@@ -15,9 +15,9 @@ from piloto.auth.tokens import Principal
 from piloto.chat.direct import DirectError, DirectPlan
 from piloto.errors import Invalid, PilotoError
 from piloto.i18n import t
+from piloto.plans import actions as plans_actions
 from piloto.plans import repo as plans_repo
-from piloto.plans import service as plans_service
-from piloto.plans.models import PlanRun
+from piloto.plans.models import Outcome, PlanRun
 from piloto.plans.validate import CheckedStep, check_plan
 from piloto.projects.repo import get_project
 from piloto.runbooks import params, repo
@@ -177,19 +177,38 @@ async def start(
     proposed_for: Principal | None = None,
 ) -> PlanRun:
     """Propose the runbook's plan, its parameters filled, as the chat's draft: consent as usual."""
-    async with db.read() as conn:
+    async with db.write() as conn:
         runbook = await repo.get_runbook(conn, runbook_id=runbook_id)
-        chat = await threads_repo.get_chat(conn, chat_id=chat_id)
+        proposed = await propose_runbook(
+            conn, registry, runbook=runbook, chat_id=chat_id, arguments=arguments,
+            proposed_by=proposed_by, lang=lang, ttl_s=ttl_s, proposed_for=proposed_for,
+        )  # fmt: skip
+    return proposed.run
+
+
+async def propose_runbook(
+    conn: AsyncConnection,
+    registry: ServiceRegistry,
+    *,
+    runbook: Runbook,
+    chat_id: str,
+    arguments: Mapping[str, Any],
+    proposed_by: str,
+    lang: str,
+    ttl_s: int,
+    proposed_for: Principal | None = None,
+) -> Outcome:
+    """``start`` in the caller's transaction (a schedule's firing commits it with its door)."""
+    chat = await threads_repo.get_chat(conn, chat_id=chat_id)
     if chat.project_id != runbook.project_id:
         raise Invalid(t(lang, "runbook_other_project"), code="other_project")
     values = params.resolve_arguments(runbook.parameters, arguments, lang)
     steps = params.fill_steps(runbook.steps, values, lang=lang)
-    proposed = await plans_service.propose(
-        db, registry, chat_id=chat_id, summary=_summary(runbook),
+    return await plans_actions.propose(
+        conn, registry, chat_id=chat_id, summary=_summary(runbook),
         steps_in=steps, proposed_by=proposed_by, lang=lang, ttl_s=ttl_s,
         proposed_for=proposed_for,
     )  # fmt: skip
-    return proposed.run
 
 
 def _summary(runbook: Runbook) -> str:
