@@ -136,7 +136,9 @@ class SqliteWriter:
 class PgUnits:
     """A few threads, each unit on a pooled sync psycopg connection: one hop per unit."""
 
-    def __init__(self, url: str, size: int = 4) -> None:
+    def __init__(self, url: str, size: int = 2) -> None:
+        # Two: a unit holds its connection ~1-3 ms, so two serve hundreds of steps a second,
+        # and every instance's connections count against the server's max_connections.
         # Pre-ping, as the async engine does: a server restart costs a reconnect, not a step.
         self._engine = create_engine(url, pool_size=size, max_overflow=0, pool_pre_ping=True)
         self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="piloto-pg-unit")
