@@ -154,23 +154,43 @@ def _step(r: Any) -> PlanStep:
     )
 
 
-_CLAIM = (
-    "UPDATE runs SET lease_owner = :owner, lease_expires_at = :expires WHERE id = :id "
-    "AND status = :status AND lease_owner {op} :old_owner AND lease_expires_at {op} :old_expires "
-    "RETURNING id"
-)
-_CLAIM_SQL = {
-    "sqlite": _CLAIM.format(op="IS"),
-    "postgresql": _CLAIM.format(op="IS NOT DISTINCT FROM"),
-}
+def _claim_all(
+    conn: Connection, batch: Sequence[Planned], *, owner: str, lease_s: float
+) -> set[str]:
+    """One conditional UPDATE for the batch, each run claimed only as it was found stale
+    (status, owner and expiry unchanged): the ids claimed."""
+    same = "IS" if conn.dialect.name == "sqlite" else "IS NOT DISTINCT FROM"
+    found: list[str] = []
+    params: dict[str, Any] = {"owner": owner, "expires": now() + lease_s}
+    for i, p in enumerate(batch):
+        found.append(
+            f"SELECT CAST(:i{i} AS VARCHAR) AS id, CAST(:s{i} AS VARCHAR) AS status, "
+            f"CAST(:o{i} AS VARCHAR) AS old_owner, CAST(:e{i} AS DOUBLE PRECISION) AS old_expires"
+        )
+        row = p.row
+        params |= {
+            f"i{i}": row.id,
+            f"s{i}": row.status,
+            f"o{i}": row.lease_owner,
+            f"e{i}": row.lease_expires_at,
+        }
+    sql = (
+        "UPDATE runs SET lease_owner = :owner, lease_expires_at = :expires FROM ("
+        + " UNION ALL ".join(found)
+        + ") AS v WHERE runs.id = v.id AND runs.status = v.status "
+        f"AND runs.lease_owner {same} v.old_owner AND runs.lease_expires_at {same} v.old_expires "
+        "RETURNING runs.id"
+    )
+    return {str(r[0]) for r in unit.fetch_all(conn, sql, params)}
+
+
 _STEP_INTERRUPTED = (
     "UPDATE steps SET status = 'interrupted', error = :error, finished_at = :t "
     "WHERE id = :id AND status = 'running'"
 )
 _RUN_INTERRUPTED = (
     "UPDATE runs SET status = 'interrupted', lease_owner = NULL, lease_expires_at = NULL, "
-    "error = NULL, updated_at = :t WHERE id = :id AND status = 'running' AND lease_owner = :owner "
-    "RETURNING id"
+    "error = NULL, updated_at = :t WHERE id = :id AND status = 'running' AND lease_owner = :owner"
 )
 
 
@@ -182,14 +202,10 @@ def apply_batch(
     assert allowed("running", "interrupted")
     out: dict[str, str] = {}
     actor = f"runner:{owner}"
-    claim_sql = _CLAIM_SQL[conn.dialect.name]
+    claimed = _claim_all(conn, batch, owner=owner, lease_s=lease_s)
     for p in batch:
         r = p.row
-        claim = {
-            "owner": owner, "expires": now() + lease_s, "id": r.id, "status": r.status,
-            "old_owner": r.lease_owner, "old_expires": r.lease_expires_at,
-        }  # fmt: skip
-        if unit.one(conn, claim_sql, claim) is None:
+        if r.id not in claimed:
             out[r.id] = "lost"  # another instance was quicker, or the run moved on
             continue
         audit_fields = {
@@ -218,8 +234,9 @@ def apply_batch(
             update={"status": "interrupted", "error": UNKNOWN_OUTCOME, "finished_at": tnow}
         )
         unit.run(conn, _STEP_INTERRUPTED, {"error": UNKNOWN_OUTCOME, "t": tnow, "id": step.id})
-        if unit.one(conn, _RUN_INTERRUPTED, {"t": tnow, "id": r.id, "owner": owner}) is None:
-            raise RuntimeError(f"run {r.id} changed under its own claim")
+        # Claimed above in this transaction (its row locked, or SQLite's one writer): the
+        # transition cannot miss, so its answer is not waited for (PostgreSQL pipelines it).
+        unit.run(conn, _RUN_INTERRUPTED, {"t": tnow, "id": r.id, "owner": owner})
         notify_run_sync(conn, run_id=r.id, status="interrupted")
         data = delta_data(
             run_id=r.id, chat_id=p.chat_id, done=p.done, total=p.total, status="interrupted",
