@@ -219,7 +219,6 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     # The copilot loop: a run's end goes back to the model (registered before the runner, so
     # it is closed after it and no follow-up is scheduled on a closed scheduler).
     followups = FollowUps(app.state.chat)
-    app.state.chat.schedule_followup = followups.schedule
     app.state.followups = followups
     stack.push_async_callback(followups.aclose)
     # Runs that ended while no instance was up to answer them (a crash, a restart).

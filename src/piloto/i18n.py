@@ -15,6 +15,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The previous plan was replaced by this one.",
         "es": "El plan anterior fue reemplazado por este.",
     },
+    "no_interrupted_step": {
+        "en": "This run has no interrupted step.",
+        "es": "Esta ejecución no tiene ningún paso interrumpido.",
+    },
+    "step_decided_retry": {
+        "en": "{actor} asked to run step {n} again.",
+        "es": "{actor} pidió ejecutar de nuevo el paso {n}.",
+    },
+    "step_decided_skip": {
+        "en": "{actor} skipped step {n}.",
+        "es": "{actor} omitió el paso {n}.",
+    },
     "confirmed": {
         "en": "Confirmed by {actor}. Running the plan…",
         "es": "Confirmado por {actor}. Ejecutando el plan…",

@@ -176,6 +176,28 @@ async def test_a_decision_on_an_interrupted_step_answers_with_the_run_as_written
     assert resp.json()["status"] == "queued"
     assert [s["status"] for s in resp.json()["steps"]] == ["skipped"]
     assert resp.json() == await get_run(world, run["id"])
+    # The decision is said in the chat's language (it was a hard-coded English line).
+    assert (await world.messages())[-1]["content"] == t("en", "step_decided_skip", actor=ADMIN, n=1)
+
+
+async def test_a_decision_is_said_in_the_chats_language(world: World) -> None:
+    resp = await world.client.patch(f"/api/chats/{world.chat_id}", json={"language": "es"})
+    assert resp.status_code == 200, resp.text
+    run = await propose(world)
+    assert (await confirm(world, run)).status_code == 200
+    db = world.client.app.state.db  # type: ignore[attr-defined]
+    async with db.write() as conn:
+        await conn.execute(update(runs).where(runs.c.id == run["id"]).values(status="interrupted"))
+        await conn.execute(
+            update(steps).where(steps.c.run_id == run["id"]).values(status="interrupted")
+        )
+    resp = await world.client.post(f"/api/runs/{run['id']}/decision", json={"decision": "retry"})
+    assert resp.status_code == 200, resp.text
+    said = (await world.messages())[-1]["content"]
+    assert said == t("es", "step_decided_retry", actor=ADMIN, n=1)
+    assert said.startswith(ADMIN) and "paso 1" in said
+    again = await world.client.post(f"/api/runs/{run['id']}/decision", json={"decision": "skip"})
+    assert again.status_code == 409, again.text
 
 
 # --- the reply is the action's own line --------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +23,6 @@ class ChatDeps:
     registry: ServiceRegistry
     settings: Settings
     model: ChatModel | None
-    # Starts the follow-up turn of a run that has ended (set by the app; see chat.followup).
-    schedule_followup: Callable[[str], None] | None = None
     # Builds ``/run NAME …``'s plan from a runbook (set by the app: runbooks sits above chat).
     plan_runbook: RunbookPlanner | None = None
 

@@ -281,7 +281,7 @@ async def decide_interrupted(
         )
     step = next((s for s in run.steps if s.status == "interrupted"), None)
     if step is None:
-        raise NotFound("This run has no interrupted step.")
+        raise NotFound(t(lang, "no_interrupted_step"))
     new_status = "pending" if choice == "retry" else "skipped"
     await repo.update_step(conn, step_id=step.id, expect="interrupted", status=new_status)
     decided = step.model_copy(update={"status": new_status})
@@ -301,7 +301,7 @@ async def decide_interrupted(
         conn,
         chat_id=run.chat_id,
         role="event",
-        content=f"{principal.name}: {choice} step {step.idx + 1}.",
+        content=t(lang, f"step_decided_{choice}", actor=principal.name, n=step.idx + 1),
         run_id=run_id,
     )
     return Outcome(moved, [msg])
