@@ -12,6 +12,7 @@ import pytest
 from runner_support import CountingState, confirm, new_chat, open_app, propose, propose_steps
 from sqlalchemy import func, select, update
 from test_runner_recovery import crash_in_step
+from tests.support.waits import eventually
 
 from piloto.audit.log import verify_chain
 from piloto.runner.recovery import recover_stale_runs, stale_runs
@@ -19,18 +20,42 @@ from piloto.runner.recovery_batch import take_over_batch
 from piloto.settings import Settings
 from piloto.store.db import Database
 from piloto.store.ids import now
-from piloto.store.schema import audit_log, events, messages, notifications, runs, steps
+from piloto.store.schema import (
+    audit_log,
+    events,
+    messages,
+    notification_deliveries,
+    notifications,
+    runs,
+    steps,
+)
 
 ME = "recoverer:1:00"
 
 
 @pytest.fixture
 async def quiet(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app WITHOUT its runner: recovery is called by the test, once. A webhook that never
-    answers keeps each notification's row (with no destination it is dropped once fanned out)."""
-    update = {"runner": False, "notify_urls": ["http://127.0.0.1:9/hook"]}
+    """The app WITHOUT its runner: recovery is called by the test, once. A webhook nobody
+    listens on keeps each notification's row (with no destination it is dropped once fanned
+    out); its retry is an hour away, so the notifier is idle once each first try is recorded."""
+    update = {
+        "runner": False, "notify_urls": ["http://127.0.0.1:9/hook"], "notify_retry_base_s": 3600.0,
+    }  # fmt: skip
     async with open_app(settings.model_copy(update=update)) as c:
         yield c
+        # Not while the notifier records a try: closing the app would cancel its write.
+        await eventually(lambda: _notifier_idle(_app(c).state.db), "the notifier's first tries")
+
+
+async def _notifier_idle(db: Database) -> bool:
+    async with db.read() as conn:
+        unexpanded = await conn.scalar(
+            select(func.count()).where(notifications.c.expanded.is_(False))
+        )
+        untried = await conn.scalar(
+            select(func.count()).where(notification_deliveries.c.attempts == 0)
+        )
+    return unexpanded == 0 and untried == 0
 
 
 def _app(client: httpx.AsyncClient) -> Any:
