@@ -171,6 +171,29 @@ async def read_events(
     return [Event(r.seq, r.chat_id, r.type, json.loads(r.data_json), r.created_at) for r in rows]
 
 
+@dataclass(frozen=True)
+class RawEvent:
+    """An event as stored: ``data_json`` undecoded, for readers that only pass it on."""
+
+    id: int
+    type: str
+    data_json: str
+
+
+_READ_SQL = (
+    "SELECT seq, type, data_json FROM events WHERE chat_id = :chat AND seq > :after "
+    "ORDER BY seq LIMIT :limit"
+)
+
+
+def read_raw_events_sync(
+    conn: Connection, *, chat_id: str, after: int, limit: int = 500
+) -> list[RawEvent]:
+    """``read_events`` for a read unit (``Database.read_unit``), data left as stored JSON."""
+    rows = unit.fetch_all(conn, _READ_SQL, {"chat": chat_id, "after": after, "limit": limit})
+    return [RawEvent(int(seq), str(type_), str(data)) for seq, type_, data in rows]
+
+
 async def last_event_id(conn: AsyncConnection, *, chat_id: str) -> int:
     """The newest committed event seq of a chat, or 0."""
     value = (
