@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -62,7 +62,7 @@ async def _read(db: Database, chat_id: str, after: int) -> Batch:
     return [SharedEvent(id=r.id, event=r.type, data=r.data_json) for r in rows]
 
 
-async def event_stream(db: Database, chat_id: str, after: int) -> AsyncIterator[SharedEvent]:
+async def event_stream(db: Database, chat_id: str, after: int) -> AsyncGenerator[SharedEvent, None]:
     """Yield every event after ``after``, then wait for more until the client leaves.
 
     A client that leaves is noticed by the response (sse-starlette listens for the
