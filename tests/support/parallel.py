@@ -51,9 +51,19 @@ def group_of(item: pytest.Item) -> str | None:
         if name in COSTLY_SESSION_FIXTURES:
             return COSTLY_SESSION_FIXTURES[name]
     if item.get_closest_marker("browser"):
-        # One `piloto serve` and one Chromium per session (per directory: its own conftest).
-        return "browser-" + path.split("/")[1]
+        # One `piloto serve` and one Chromium for the session; and one worker's main thread
+        # for Playwright's event loop (see `_turn`).
+        return "browser"
     return None
+
+
+def _turn(item: pytest.Item) -> int:
+    """When an item is scheduled: the long ones first so that none is left alone at the end,
+    and the browser's last, since Playwright's sync API leaves its event loop running in the
+    worker's main thread until the session ends, where no async test can run after it."""
+    if item.get_closest_marker("browser"):
+        return 2
+    return 0 if item.get_closest_marker("slow") or group_of(item) else 1
 
 
 def _groups_file(run: str) -> Path:
@@ -80,7 +90,7 @@ def order_and_group(config: pytest.Config, items: list[pytest.Item]) -> None:
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is None:
         return
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
+    items.sort(key=_turn)  # stable: otherwise in collection order
     groups = {item.nodeid: group for item in items if (group := group_of(item))}
     target = _groups_file(workerinput["testrunuid"])
     # Every worker collects the same tests: each writes the same content, atomically.
@@ -93,6 +103,11 @@ class GroupScheduling(LoadScopeScheduling):
     """Each test on its own, except the groups above: one work unit each, on one worker."""
 
     _groups: dict[str, str] | None = None
+
+    def __init__(self, config: pytest.Config, log: Any = None) -> None:
+        super().__init__(config, log)
+        # In the workers' order (`_turn`), not the largest group first.
+        config.option.loadscopereorder = False
 
     def _split_scope(self, nodeid: str) -> str:
         if self._groups is None:
