@@ -65,9 +65,9 @@ class Notifier:
         self.poll_s = poll_s
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
-        # Tasks waiting on a receiver: the only ones stop() cancels. A task is never cancelled
+        # Requests waiting on a receiver: the only thing stop() cancels. Nothing is cancelled
         # inside a database transaction (on PostgreSQL that leaks a connection mid-write).
-        self._in_http: set[asyncio.Task[object]] = set()
+        self._in_http: set[asyncio.Task[httpx.Response]] = set()
         self._stopping = False
         self._wake = db.bus.subscribe(repo.WAKE_KEY)
         self._pruned_at = 0.0
@@ -80,10 +80,9 @@ class Notifier:
         """Stop the loop; attempts in flight are abandoned and retried by the next claim."""
         self._stopping = True
         self._wake.set()
-        for task in list(self._in_http):
-            task.cancel()
-        tasks = [t for t in (self._task, *self._sending) if t is not None]
-        for task in tasks:
+        for request in list(self._in_http):
+            request.cancel()
+        for task in [t for t in (self._task, *self._sending) if t is not None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.db.bus.unsubscribe(repo.WAKE_KEY, self._wake)
@@ -147,11 +146,14 @@ class Notifier:
 
     async def _send(self, d: repo.Delivery) -> None:
         error: str | None = None
-        current = asyncio.current_task()
-        assert current is not None
-        self._in_http.add(current)
+        # Only the request is cancellable: a cancel of the whole task could land after the
+        # answer came, at the write below, and break the transaction that records it.
+        post = asyncio.create_task(
+            self.client.post(d.url, json=self.payload(d), timeout=self.timeout_s)
+        )
+        self._in_http.add(post)
         try:
-            resp = await self.client.post(d.url, json=self.payload(d), timeout=self.timeout_s)
+            resp = await post
             if resp.status_code >= 300:
                 error = f"HTTP {resp.status_code}"
         except asyncio.CancelledError:
@@ -162,7 +164,7 @@ class Notifier:
             # The exception text may hold the URL, whose path is often the webhook's secret.
             error = self.redact.text(exc.__class__.__name__ + ": " + str(exc)).replace(d.url, "…")
         finally:
-            self._in_http.discard(current)
+            self._in_http.discard(post)
         attempts = d.attempts + 1
         if error is None:
             status, next_at = "sent", None
