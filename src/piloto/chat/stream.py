@@ -90,8 +90,10 @@ async def event_stream(db: Database, chat_id: str, after: int) -> AsyncGenerator
                 yield ev
             if len(batch) >= BATCH:
                 continue
+            # A timeout context, not wait_for: that makes a task per wait, per stream.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=POLL_S)
+                async with asyncio.timeout(POLL_S):
+                    await wake.wait()
     finally:
         bus.unsubscribe(chat_id, wake)
 
