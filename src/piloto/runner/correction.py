@@ -14,7 +14,7 @@ from typing import Any
 
 from piloto.errors import PilotoError
 from piloto.i18n import t
-from piloto.plans import service as plans
+from piloto.plans import actions as plans_actions
 from piloto.plans.models import PlanStep
 from piloto.policy import CommandLimits, check_command, check_correction
 from piloto.runner.context import Correction, RunCtx, StepFailed
@@ -117,12 +117,20 @@ async def ask_reasoner(
 async def propose_correction(ctx: RunCtx, correction: Correction) -> None:
     """A correction that needs consent becomes a new draft: a person decides."""
     deps, run = ctx.deps, ctx.run
+    text = t(ctx.lang, "reasoner_new_plan", n=correction.step_n, summary=clip(run.summary, 120))
     try:
-        new = await plans.propose(
-            deps.db, deps.registry, chat_id=run.chat_id, summary=clip(f"{run.summary} (corrected)", 300),
-            steps_in=correction.steps, proposed_by="runner:reasoner", lang=ctx.lang,
-            ttl_s=deps.settings.plan_ttl, corrects=correction.corrects,
-        )  # fmt: skip
+        # The draft and the line that says where it comes from commit together.
+        async with deps.db.write() as conn:
+            new = await plans_actions.propose(
+                conn, deps.registry, chat_id=run.chat_id,
+                summary=clip(f"{run.summary} (corrected)", 300), steps_in=correction.steps,
+                proposed_by="runner:reasoner", lang=ctx.lang, ttl_s=deps.settings.plan_ttl,
+                corrects=correction.corrects,
+            )  # fmt: skip
+            await threads_repo.append_message(
+                conn, chat_id=run.chat_id, role="event", content=text, run_id=new.run.id,
+                meta={"kind": "reasoner", "action": "new_plan", "from_run": run.id, "corrects": correction.corrects},
+            )  # fmt: skip
     except PilotoError as exc:
         log.warning("the reasoner's correction could not be proposed: %s", exc)
         async with deps.db.write() as conn:
@@ -133,10 +141,3 @@ async def propose_correction(ctx: RunCtx, correction: Correction) -> None:
                 content=t(ctx.lang, "invalid_plan", reason=str(exc)),
                 run_id=run.id,
             )
-        return
-    text = t(ctx.lang, "reasoner_new_plan", n=correction.step_n, summary=clip(run.summary, 120))
-    async with deps.db.write() as conn:
-        await threads_repo.append_message(
-            conn, chat_id=run.chat_id, role="event", content=text, run_id=new.run.id,
-            meta={"kind": "reasoner", "action": "new_plan", "from_run": run.id, "corrects": correction.corrects},
-        )  # fmt: skip
