@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from piloto import __version__
 from piloto.alerts.router import router as alerts_router
 from piloto.alerts.service import AlertTurns
+from piloto.audit.anchor import flush_head_file
 from piloto.audit.router import router as audit_router
 from piloto.auth.metrics import check_metrics_access
 from piloto.auth.router import router as auth_router
@@ -171,6 +172,9 @@ async def startup(app: FastAPI, settings: Settings, stack: AsyncExitStack) -> No
     store = await open_store(settings)
     db, box = store.db, store.box
     stack.push_async_callback(db.dispose)
+    # Closed after everything that appends (pushed first, so it runs last but for dispose):
+    # the audit head file, written at most once per interval, gets the newest head.
+    stack.push_async_callback(flush_head_file, db.engine)
     app.state.db = db
     if db.dialect == "postgresql":
         listener = PgListener(

@@ -22,7 +22,6 @@ from piloto.audit.anchor import (
     HMAC_ALG,
     AuditConfig,
     Head,
-    _mirror,
     config_for,
     head_mac,
     keyed_hash,
@@ -180,10 +179,10 @@ def append_audit_sync(conn: SyncConnection, config: AuditConfig, **fields: Any) 
         "mac": head.mac, "updated_at": now(),
     }  # fmt: skip
     unit.run(conn, _HEAD_UPDATE if found is not None else _HEAD_INSERT, values)
-    path = config.head_file
-    if path is not None:
-        # Mirrored after the commit, off the event loop, as remember_head does.
-        after_commit(conn, lambda: _mirror(path, head))
+    mirror = config.mirror
+    if mirror is not None:
+        # Mirrored after the commit, by the mirror's thread, as remember_head does.
+        after_commit(conn, lambda: mirror.offer(head))
 
 
 def _clip(value: str | None, limit: int = 2000) -> str | None:
