@@ -1,6 +1,7 @@
 """SSE delivery latency: from a message committed through the store to the event at each client.
 
     .venv/bin/python bench/bench_sse.py [--clients 50] [--messages 200] [--interval 0.02]
+        [--database-url postgresql://postgres@127.0.0.1:5432/test]
 
 The real app runs on uvicorn (loopback) in this process; the producer appends messages with
 ``threads.repo.append_message`` on the app's own ``Database`` (as the runner does for a step's
@@ -9,6 +10,8 @@ clients, in a separate process so they do not share the server's event loop or G
 ``GET /api/chats/{id}/events`` and note when each ``message`` event arrives. The latency is
 arrival minus commit, over every (client, message) pair; p50, p99 and max are printed.
 Messages are spaced by ``--interval`` so this measures delivery latency, not throughput.
+With ``--database-url`` (PostgreSQL) the app runs on a private schema of that database, dropped
+after the run; the default is SQLite in a temporary directory.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import secrets
 import socket
 import statistics
 import tempfile
@@ -26,6 +30,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import create_engine, text
 
 from piloto.app import create_app
 from piloto.projects.repo import create_project
@@ -83,10 +88,42 @@ def _clients_main(url: str, after: int, n: int, expect: int, ready: Any, results
 # -- server and producer (this process) ------------------------------------------------------
 
 
-async def run(clients: int, messages: int, interval: float) -> dict[str, float]:
+def _pg_schema(url: str) -> tuple[str, str]:
+    """A fresh schema on ``url``: its name, and a URL whose search_path is that schema."""
+    schema = "bench_sse_" + secrets.token_hex(4)
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    sep = "&" if "?" in url else "?"
+    return schema, f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    engine.dispose()
+
+
+async def run(
+    clients: int, messages: int, interval: float, database_url: str | None = None
+) -> dict[str, float]:
+    schema, url = _pg_schema(database_url) if database_url else (None, None)
+    try:
+        return await _run(clients, messages, interval, url)
+    finally:
+        if database_url and schema:
+            _drop_schema(database_url, schema)
+
+
+async def _run(
+    clients: int, messages: int, interval: float, database_url: str | None
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             data_dir=Path(tmp),
+            database_url=database_url,
             admin_token=TOKEN,
             demo=False,
             runner=False,
@@ -152,9 +189,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between messages")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL (default: SQLite)")
     args = parser.parse_args()
-    r = asyncio.run(run(args.clients, args.messages, args.interval))
-    print(f"SSE delivery, {args.clients} clients x {args.messages} messages (SQLite, loopback):")
+    r = asyncio.run(run(args.clients, args.messages, args.interval, args.database_url))
+    backend = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"SSE delivery, {args.clients} clients x {args.messages} messages ({backend}, loopback):")
     print(
         f"  p50 {r['p50_ms']:.2f} ms   p99 {r['p99_ms']:.2f} ms   max {r['max_ms']:.2f} ms   mean {r['mean_ms']:.2f} ms"
     )
