@@ -121,14 +121,21 @@ async def _advance_head(conn: AsyncConnection, key: bytes, last_id: int, last_ha
     remember_head(conn, head)
 
 
-_LAST_HASH = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1"
-_INSERT_AUDIT = (
-    "INSERT INTO audit_log (ts, actor, action, project_id, chat_id, run_id, step_id, plan_hash, "
-    "request_summary, response_summary, outcome, prev_hash, hash, alg) VALUES (:ts, :actor, "
-    ":action, :project_id, :chat_id, :run_id, :step_id, :plan_hash, :request_summary, "
-    ":response_summary, :outcome, :prev_hash, :hash, :alg) RETURNING id"
+# Where the chain stands, in one statement: the last hash and the head's count (NULL before
+# the first keyed record); on PostgreSQL also the new record's id, so the INSERT and the head's
+# UPDATE need no answer and are pipelined: one round trip waited for per append, not three.
+_TIP = (
+    "SELECT (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), "
+    "(SELECT count FROM audit_head WHERE id = 1)"
 )
-_HEAD_COUNT = "SELECT count FROM audit_head WHERE id = 1"
+_PG_TIP = _TIP + ", nextval(pg_get_serial_sequence('audit_log', 'id'))"
+_COLUMNS = (
+    "ts, actor, action, project_id, chat_id, run_id, step_id, plan_hash, request_summary, "
+    "response_summary, outcome, prev_hash, hash, alg"
+)
+_VALUES = ", ".join(":" + c.strip() for c in _COLUMNS.split(","))
+_INSERT_AUDIT = f"INSERT INTO audit_log ({_COLUMNS}) VALUES ({_VALUES}) RETURNING id"
+_PG_INSERT_AUDIT = f"INSERT INTO audit_log (id, {_COLUMNS}) VALUES (:id, {_VALUES})"
 _HEAD_INSERT = (
     "INSERT INTO audit_head (id, count, last_id, last_hash, mac, updated_at) "
     "VALUES (1, :count, :last_id, :last_hash, :mac, :updated_at)"
@@ -149,10 +156,12 @@ def audit_config(engine: AsyncEngine) -> AuditConfig:
 def append_audit_sync(conn: SyncConnection, config: AuditConfig, **fields: Any) -> None:
     """``append_audit`` inside a unit of work (``Database.write_unit``): the same chain, head
     and mirror. Written last in the unit, so PostgreSQL's chain lock is held only to commit."""
-    if conn.dialect.name == "postgresql":
+    pg = conn.dialect.name == "postgresql"
+    if pg:
         unit.run(conn, "SELECT pg_advisory_xact_lock(:k)", {"k": _PG_AUDIT_LOCK})
-    row = unit.one(conn, _LAST_HASH, {})
-    prev = str(row[0]) if row is not None else GENESIS
+    tip = unit.one(conn, _PG_TIP if pg else _TIP, {})
+    assert tip is not None  # a SELECT without FROM has one row
+    prev = str(tip[0]) if tip[0] is not None else GENESIS
     record = {k: fields.get(k) for k in _FIELDS}
     record["ts"] = round(now(), 6)
     record["request_summary"] = _clip(record["request_summary"])
@@ -161,24 +170,27 @@ def append_audit_sync(conn: SyncConnection, config: AuditConfig, **fields: Any) 
         digest, alg = record_hash(prev, record), None
     else:
         digest, alg = keyed_hash(config.key, prev, _body(record)), HMAC_ALG
-    inserted = unit.one(
-        conn, _INSERT_AUDIT, {**record, "prev_hash": prev, "hash": digest, "alg": alg}
-    )
-    if config.key is None or inserted is None:
+    values = {**record, "prev_hash": prev, "hash": digest, "alg": alg}
+    if pg:
+        last_id = int(tip[2])
+        unit.run(conn, _PG_INSERT_AUDIT, {**values, "id": last_id})
+    else:
+        inserted = unit.one(conn, _INSERT_AUDIT, values)
+        assert inserted is not None  # INSERT … RETURNING of one row
+        last_id = int(inserted[0])
+    if config.key is None:
         return
-    last_id = int(inserted[0])
-    found = unit.one(conn, _HEAD_COUNT, {})
-    if found is None:  # the first keyed record: count what came before it once
+    if tip[1] is None:  # the first keyed record: count what came before it once
         counted = unit.one(conn, "SELECT COUNT(*) FROM audit_log", {})
         count = int(counted[0]) if counted is not None else 1
     else:
-        count = int(found[0]) + 1
+        count = int(tip[1]) + 1
     head = Head(count, last_id, digest, head_mac(config.key, count, last_id, digest))
-    values = {
+    row = {
         "count": head.count, "last_id": head.last_id, "last_hash": head.last_hash,
         "mac": head.mac, "updated_at": now(),
     }  # fmt: skip
-    unit.run(conn, _HEAD_UPDATE if found is not None else _HEAD_INSERT, values)
+    unit.run(conn, _HEAD_UPDATE if tip[1] is not None else _HEAD_INSERT, row)
     mirror = config.mirror
     if mirror is not None:
         # Mirrored after the commit, by the mirror's thread, as remember_head does.
