@@ -129,6 +129,12 @@ _TIP = (
     "(SELECT count FROM audit_head WHERE id = 1)"
 )
 _PG_TIP = _TIP + ", nextval(pg_get_serial_sequence('audit_log', 'id'))"
+# A later append in the same transaction still holds the chain (PostgreSQL's lock, SQLite's
+# one writer), so it continues from where the previous one left it and reads nothing: on
+# PostgreSQL it takes the next id itself and moves the sequence past it (recovery appends a
+# record per run, hundreds in one unit, then without any round trip waited for).
+_PG_TAKE_ID = "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), :id)"
+_TIP_KEY = "piloto_audit_tip"  # conn.info: (transaction, last hash, head count, last id)
 _COLUMNS = (
     "ts, actor, action, project_id, chat_id, run_id, step_id, plan_hash, request_summary, "
     "response_summary, outcome, prev_hash, hash, alg"
@@ -157,11 +163,19 @@ def append_audit_sync(conn: SyncConnection, config: AuditConfig, **fields: Any) 
     """``append_audit`` inside a unit of work (``Database.write_unit``): the same chain, head
     and mirror. Written last in the unit, so PostgreSQL's chain lock is held only to commit."""
     pg = conn.dialect.name == "postgresql"
-    if pg:
-        unit.run(conn, "SELECT pg_advisory_xact_lock(:k)", {"k": _PG_AUDIT_LOCK})
-    tip = unit.one(conn, _PG_TIP if pg else _TIP, {})
-    assert tip is not None  # a SELECT without FROM has one row
-    prev = str(tip[0]) if tip[0] is not None else GENESIS
+    tx = conn.get_transaction()
+    held = conn.info.get(_TIP_KEY)
+    if held is not None and held[0] is tx and config.key is not None:
+        _, prev, count, last_id = held
+        count, next_id = count + 1, last_id + 1
+    else:
+        if pg:
+            unit.run(conn, "SELECT pg_advisory_xact_lock(:k)", {"k": _PG_AUDIT_LOCK})
+        tip = unit.one(conn, _PG_TIP if pg else _TIP, {})
+        assert tip is not None  # a SELECT without FROM has one row
+        prev = str(tip[0]) if tip[0] is not None else GENESIS
+        count = int(tip[1]) + 1 if tip[1] is not None else None
+        next_id = int(tip[2]) if pg else None
     record = {k: fields.get(k) for k in _FIELDS}
     record["ts"] = round(now(), 6)
     record["request_summary"] = _clip(record["request_summary"])
@@ -172,25 +186,28 @@ def append_audit_sync(conn: SyncConnection, config: AuditConfig, **fields: Any) 
         digest, alg = keyed_hash(config.key, prev, _body(record)), HMAC_ALG
     values = {**record, "prev_hash": prev, "hash": digest, "alg": alg}
     if pg:
-        last_id = int(tip[2])
+        assert next_id is not None
+        last_id = next_id
         unit.run(conn, _PG_INSERT_AUDIT, {**values, "id": last_id})
+        if held is not None and held[0] is tx:
+            unit.run(conn, _PG_TAKE_ID, {"id": last_id})
     else:
         inserted = unit.one(conn, _INSERT_AUDIT, values)
         assert inserted is not None  # INSERT … RETURNING of one row
         last_id = int(inserted[0])
     if config.key is None:
         return
-    if tip[1] is None:  # the first keyed record: count what came before it once
+    first = count is None
+    if count is None:  # the first keyed record: count what came before it once
         counted = unit.one(conn, "SELECT COUNT(*) FROM audit_log", {})
         count = int(counted[0]) if counted is not None else 1
-    else:
-        count = int(tip[1]) + 1
+    conn.info[_TIP_KEY] = (tx, digest, count, last_id)
     head = Head(count, last_id, digest, head_mac(config.key, count, last_id, digest))
     row = {
         "count": head.count, "last_id": head.last_id, "last_hash": head.last_hash,
         "mac": head.mac, "updated_at": now(),
     }  # fmt: skip
-    unit.run(conn, _HEAD_UPDATE if tip[1] is not None else _HEAD_INSERT, row)
+    unit.run(conn, _HEAD_INSERT if first else _HEAD_UPDATE, row)
     mirror = config.mirror
     if mirror is not None:
         # Mirrored after the commit, by the mirror's thread, as remember_head does.
