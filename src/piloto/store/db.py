@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 from piloto.events.bus import EventBus
 from piloto.settings import async_url
 from piloto.store.eventlog import assign_seqs, assign_seqs_sync, defer_seqs, forget_seqs
-from piloto.store.unit import PgUnits, SqliteReaders, SqliteWriter, pipelined
+from piloto.store.unit import PgUnits, Readers, SqliteWriter, pipelined
 
 log = logging.getLogger("piloto.store")
 
@@ -50,23 +50,26 @@ class Database:
         self._write_lock = asyncio.Lock()
         self.bus = EventBus()
         self._writer: SqliteWriter | None = None
-        self._readers: SqliteReaders | None = None
+        self._readers: Readers | None = None
         self._pg_units: PgUnits | None = None
         self._gates: dict[str, tuple[asyncio.Lock, int]] = {}
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine.sync_engine)
             self._writer = SqliteWriter(_sync_url(aurl), _configure_sqlite)
-            self._readers = SqliteReaders(_sync_url(aurl), _configure_sqlite)
+            # A connection is used by one thread at a time, not always the one that opened it.
+            self._readers = Readers(
+                _sync_url(aurl), _configure_sqlite, connect_args={"check_same_thread": False}
+            )
         else:
             # The same driver, its sync side: psycopg serves both.
             self._pg_units = PgUnits(aurl)
+            # Two: snapshot reads are short (SSE fan-out shares one per chat and cursor).
+            self._readers = Readers(aurl, size=2, pool_pre_ping=True)
 
     async def read_unit(self, fn: Callable[[SyncConnection], T]) -> T:
-        """Run sync ``fn`` in a read-only snapshot: on SQLite one hop to a reader thread."""
-        if self._readers is not None:
-            return await self._readers.call(fn)
-        async with self.engine.connect() as conn, conn.begin():
-            return await conn.run_sync(fn)
+        """Run sync ``fn`` in a read-only snapshot: one hop to a reader thread."""
+        assert self._readers is not None
+        return await self._readers.call(fn)
 
     async def write_unit(self, fn: Callable[[SyncConnection], T]) -> T:
         """Run ``fn`` as one write transaction, committed if it returns; its result.

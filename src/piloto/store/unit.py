@@ -158,15 +158,20 @@ class PgUnits:
         await asyncio.to_thread(self._engine.dispose)
 
 
-class SqliteReaders:
-    """A few reader threads over a pool of connections: a whole read snapshot per hop (WAL)."""
+class Readers:
+    """A few reader threads over a pool of sync connections: a whole read snapshot per hop
+    (SQLite in WAL mode; PostgreSQL, where it spares the async engine's per-statement hops)."""
 
-    def __init__(self, url: str, configure: Callable[[Engine], None], size: int = 4) -> None:
-        # A connection is used by one thread at a time, but not always the one that opened it.
-        self._engine = create_engine(
-            url, pool_size=size, max_overflow=0, connect_args={"check_same_thread": False}
-        )
-        configure(self._engine)
+    def __init__(
+        self,
+        url: str,
+        configure: Callable[[Engine], None] | None = None,
+        size: int = 4,
+        **engine: Any,
+    ) -> None:
+        self._engine = create_engine(url, pool_size=size, max_overflow=0, **engine)
+        if configure is not None:
+            configure(self._engine)
         self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="piloto-reader")
 
     def _snapshot(self, fn: Callable[[Connection], T]) -> T:
