@@ -200,7 +200,9 @@ async def main() -> None:
         else:
             await db.write_unit(lambda c: append_audit_sync(c, config, actor="r", action="step"))
     print("committed", flush=True)
-    os.kill(os.getpid(), signal.SIGKILL)  # no shutdown: the mirror is never flushed
+    if sys.argv[5] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)  # no shutdown: the mirror is never flushed
+    await db.dispose()  # and exit without flushing: the interpreter's exit does
 
 asyncio.run(main())
 """
@@ -213,7 +215,7 @@ async def test_a_crash_right_after_commits_leaves_a_file_verify_accepts(
     key, data_dir, n = os.urandom(32), tmp_path / "data", 40
     crashed = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-c", _CRASHER, database_url, key.hex(), str(data_dir), str(n)],
+        [sys.executable, "-c", _CRASHER, database_url, key.hex(), str(data_dir), str(n), "kill"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
@@ -242,3 +244,19 @@ async def test_a_crash_right_after_commits_leaves_a_file_verify_accepts(
         assert f"the trail ends at {n - 1} but its head says {n}" in str(result.reason)
     finally:
         await db.dispose()
+
+
+async def test_a_process_that_exits_without_closing_writes_the_last_head(
+    tmp_path: Path,
+) -> None:
+    """A command that appends and exits (a CLI) never ran the app's shutdown: exit flushes."""
+    url = f"sqlite:///{tmp_path / 'piloto.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    data_dir, n = tmp_path / "data", 12
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _CRASHER, url, os.urandom(32).hex(), str(data_dir), str(n), "exit"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert await _mirrored(data_dir / HEAD_FILE) == n

@@ -147,6 +147,10 @@ class HeadMirror:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Write every head offered so far before returning (False if that took too long)."""
+        if not self._running:
+            # No thread: write here (at exit a new thread may no longer be started).
+            self._write(self._drain([]))
+            return True
         done = threading.Event()
         self._queue.put(done)
         self._ensure_thread()
@@ -161,32 +165,38 @@ class HeadMirror:
     def _run(self) -> None:
         while True:
             try:
-                items = [self._queue.get(timeout=_IDLE_S)]
+                first = self._queue.get(timeout=_IDLE_S)
             except queue.Empty:
                 self._running = False
                 if self._queue.empty():
                     return
                 self._running = True  # offered as it was ending: carry on
                 continue
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            heads = [i for i in items if isinstance(i, Head)]
-            flushes = [i for i in items if isinstance(i, threading.Event)]
-            if heads:
-                newest = max(heads, key=lambda h: h.count)
-                try:
-                    write_head_file(self.path, newest)
-                except OSError as exc:
-                    log.warning("could not write %s: %s", self.path, exc)
-            for done in flushes:
-                done.set()
-            if heads and not flushes:
+            if self._write(self._drain([first])):
                 # Heads offered meanwhile wait here and are written together, the newest.
                 self._wake.wait(self.interval_s)
             self._wake.clear()
+
+    def _drain(self, items: list[Head | threading.Event]) -> list[Head | threading.Event]:
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _write(self, items: list[Head | threading.Event]) -> bool:
+        """Write the newest head of ``items`` and release the flushes among them; whether
+        a head was written that no flush asked for (then the interval starts)."""
+        heads = [i for i in items if isinstance(i, Head)]
+        flushes = [i for i in items if isinstance(i, threading.Event)]
+        if heads:
+            try:
+                write_head_file(self.path, max(heads, key=lambda h: h.count))
+            except OSError as exc:
+                log.warning("could not write %s: %s", self.path, exc)
+        for done in flushes:
+            done.set()
+        return bool(heads) and not flushes
 
 
 def remember_head(conn: AsyncConnection, head: Head) -> None:
