@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from psycopg import DataError as DriverDataError
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -344,7 +345,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DataError)
-    async def _data(_: Request, exc: DataError) -> JSONResponse:
+    @app.exception_handler(DriverDataError)  # from units of work, which talk to psycopg directly
+    async def _data(_: Request, exc: Exception) -> JSONResponse:
         # e.g. a NUL character, which PostgreSQL text columns cannot hold.
         return JSONResponse(
             _error_body(

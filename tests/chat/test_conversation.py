@@ -192,3 +192,15 @@ async def test_same_idempotency_key_while_in_progress_is_409(
     replay = await world.send("status?", **{"Idempotency-Key": "busy-1"})
     assert replay.json() == done.json()
     assert [m["content"] for m in await world.messages() if m["role"] == "user"] == ["status?"]
+
+
+@pytest.mark.parametrize("chat_id", ["\x00", "chat\x00id", "\x00' OR '1'='1"])
+async def test_a_chat_id_a_database_cannot_hold_is_refused_not_a_500(
+    world: World, chat_id: str
+) -> None:
+    # PostgreSQL text cannot hold NUL; the send turn's unit of work talks to psycopg directly.
+    resp = await world.client.post("/api/send", json={"chat_id": chat_id, "text": "hello"})
+    assert resp.status_code in (404, 422), resp.text
+    assert resp.json()["detail"]
+    # The chat that exists is untouched and still answers.
+    assert (await world.send("/help")).status_code == 200
