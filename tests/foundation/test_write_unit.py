@@ -8,39 +8,23 @@ import sys
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
+from tests.support.store import counts, migrated_db, new_chat
 
 from piloto.errors import NotFound
-from piloto.projects import repo as projects
-from piloto.store import migrate
 from piloto.store.db import Database, after_commit
 from piloto.store.eventlog import last_event_id, read_events
-from piloto.store.schema import events, messages
 from piloto.threads import repo as threads
 
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    await asyncio.to_thread(migrate.upgrade, database_url)
-    database = await asyncio.to_thread(Database, database_url)
-    try:
+    async with migrated_db(database_url) as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 async def _chat(db: Database) -> str:
-    async with db.write() as conn:
-        project = await projects.create_project(conn, name="units")
-        return (await threads.create_chat(conn, project_id=project.id, title="c")).id
-
-
-async def _count(db: Database, chat_id: str) -> tuple[int, int]:
-    async with db.read() as conn:
-        m = await conn.scalar(select(func.count()).where(messages.c.chat_id == chat_id))
-        e = await conn.scalar(select(func.count()).where(events.c.chat_id == chat_id))
-    return int(m or 0), int(e or 0)
+    return await new_chat(db, "units")
 
 
 async def test_a_unit_that_fails_leaves_nothing_and_announces_nothing(db: Database) -> None:
@@ -56,7 +40,7 @@ async def test_a_unit_that_fails_leaves_nothing_and_announces_nothing(db: Databa
 
     with pytest.raises(RuntimeError):
         await db.write_unit(unit)
-    assert await _count(db, chat_id) == (0, 0)
+    assert await counts(db, chat_id) == (0, 0)
     assert hooks == [] and not woken.is_set()
     # The writer is still usable, and numbering continues without a hole or a repeat.
     msg = await db.write_unit(
@@ -161,7 +145,7 @@ async def test_kill_9_mid_unit_leaves_nothing_half_written(db: Database, databas
     finally:
         child.kill()
         await child.wait()
-    assert await _count(db, chat_id) == (3, 3)
+    assert await counts(db, chat_id) == (3, 3)
     # The next writer takes over at once: the dead transaction's lock is gone with it.
     msg = await db.write_unit(
         lambda c: threads.append_message_sync(c, chat_id=chat_id, role="user", content="after")

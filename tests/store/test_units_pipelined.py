@@ -7,37 +7,24 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from tests.support.store import counts, migrated_db, new_chat
 
-from piloto.projects import repo as projects
-from piloto.store import migrate, unit
+from piloto.store import unit
 from piloto.store.db import Database, after_commit
-from piloto.store.schema import chats, events, messages
+from piloto.store.schema import chats, messages
 from piloto.threads import repo as threads
 
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    await asyncio.to_thread(migrate.upgrade, database_url)
-    database = await asyncio.to_thread(Database, database_url)
-    try:
+    async with migrated_db(database_url) as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 async def _chat(db: Database) -> str:
-    async with db.write() as conn:
-        project = await projects.create_project(conn, name="pipelined")
-        return (await threads.create_chat(conn, project_id=project.id, title="c")).id
-
-
-async def _counts(db: Database, chat_id: str) -> tuple[int, int]:
-    async with db.read() as conn:
-        m = await conn.scalar(select(func.count()).where(messages.c.chat_id == chat_id))
-        e = await conn.scalar(select(func.count()).where(events.c.chat_id == chat_id))
-    return int(m or 0), int(e or 0)
+    return await new_chat(db, "pipelined")
 
 
 _DUPLICATE_CHAT = (
@@ -62,13 +49,13 @@ async def test_a_failing_statement_nobody_reads_rolls_the_whole_unit_back(db: Da
 
     with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         await db.write_unit(unit_of_work)
-    assert await _counts(db, chat_id) == (0, 0)
+    assert await counts(db, chat_id) == (0, 0)
     assert hooks == [] and not woken.is_set()
     # The connection goes back to the pool usable, and numbering has no hole.
     msg = await db.write_unit(
         lambda c: threads.append_message_sync(c, chat_id=chat_id, role="user", content="ok")
     )
-    assert msg.seq == 1 and await _counts(db, chat_id) == (1, 1) and woken.is_set()
+    assert msg.seq == 1 and await counts(db, chat_id) == (1, 1) and woken.is_set()
 
 
 async def test_statements_keep_their_order_and_parameters_survive_the_driver(
