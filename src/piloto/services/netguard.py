@@ -269,12 +269,20 @@ class _GuardedBackend:
         await self._inner.sleep(seconds)
 
 
+# An idle pooled connection is dropped after this long, before the servers' own idle timeouts
+# (uvicorn and Node.js: 5 s, gunicorn: 2 s) can close it under a request: a command sent on a
+# connection the server was closing fails with an unknown outcome and cannot be re-sent.
+KEEPALIVE_EXPIRY_S = 1.0
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx transport whose TCP connects go only to addresses the policy allows."""
 
     def __init__(self, policy: NetPolicy, *, limits: httpx.Limits | None = None) -> None:
         super().__init__(trust_env=False)
-        lim = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        lim = limits or httpx.Limits(
+            max_connections=100, max_keepalive_connections=20, keepalive_expiry=KEEPALIVE_EXPIRY_S
+        )
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=lim.max_connections,

@@ -12,12 +12,19 @@ import uvicorn
 from piloto.toolbox.app import create_toolbox_app
 from piloto.toolbox.config import ToolboxConfig
 
+# Idle connections are kept longer than clients keep them (Piloto: 1 s), so a client never
+# sends a command on a connection the toolbox is closing (an unknown outcome: not re-sent).
+KEEP_ALIVE_S = 75
+
 
 def serve_toolbox(config: ToolboxConfig) -> None:
     """Serve the toolbox until interrupted (what `piloto toolbox` runs)."""
     app = create_toolbox_app(config)
     # uvicorn's access log shows method and path only: the Authorization header never lands there.
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info")
+    uvicorn.run(
+        app, host=config.host, port=config.port, log_level="info",
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )  # fmt: skip
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -68,7 +75,13 @@ async def start_toolbox(config: ToolboxConfig) -> RunningToolbox:
     app = await asyncio.to_thread(create_toolbox_app, config)
     sock = _bind(config)
     server = _EmbeddedServer(
-        uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+        uvicorn.Config(
+            app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
+        )
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
