@@ -50,6 +50,18 @@ class Delivery:
     text: str
 
 
+def _row(
+    *, event: str, project_id: str | None, chat_id: str | None, run_id: str | None, text: str
+) -> dict[str, Any]:
+    """A new notification's row (``ValueError`` for an event nobody subscribes to)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown notification event {event!r}")
+    return {
+        "id": new_id(), "event": event, "project_id": project_id, "chat_id": chat_id,
+        "run_id": run_id, "text": text[:TEXT_MAX], "expanded": False, "created_at": now(),
+    }  # fmt: skip
+
+
 async def enqueue(
     conn: AsyncConnection,
     *,
@@ -60,23 +72,10 @@ async def enqueue(
     text: str,
 ) -> str:
     """Record a notification in the caller's transaction; delivered after it commits."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown notification event {event!r}")
-    nid = new_id()
-    await conn.execute(
-        insert(notifications).values(
-            id=nid,
-            event=event,
-            project_id=project_id,
-            chat_id=chat_id,
-            run_id=run_id,
-            text=text[:TEXT_MAX],
-            expanded=False,
-            created_at=now(),
-        )
-    )
+    row = _row(event=event, project_id=project_id, chat_id=chat_id, run_id=run_id, text=text)
+    await conn.execute(insert(notifications).values(**row))
     conn.info.setdefault("piloto_notify", set()).add(WAKE_KEY)
-    return nid
+    return str(row["id"])
 
 
 def enqueue_sync(
@@ -89,21 +88,16 @@ def enqueue_sync(
     text: str,
 ) -> str:
     """``enqueue`` inside a unit of work (``Database.write_unit``)."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown notification event {event!r}")
-    nid = new_id()
-    values = {
-        "id": nid, "event": event, "project": project_id, "chat": chat_id, "run": run_id,
-        "text": text[:TEXT_MAX], "no": False, "at": now(),
-    }  # fmt: skip
-    unit.run(conn, _INSERT_SYNC, values)
+    row = _row(event=event, project_id=project_id, chat_id=chat_id, run_id=run_id, text=text)
+    unit.run(conn, _INSERT_SYNC, row)
     conn.info.setdefault("piloto_notify", set()).add(WAKE_KEY)
-    return nid
+    return str(row["id"])
 
 
 _INSERT_SYNC = (
     "INSERT INTO notifications (id, event, project_id, chat_id, run_id, text, expanded, "
-    "created_at) VALUES (:id, :event, :project, :chat, :run, :text, :no, :at)"
+    "created_at) VALUES (:id, :event, :project_id, :chat_id, :run_id, :text, :expanded, "
+    ":created_at)"
 )
 
 
